@@ -1,0 +1,60 @@
+# Live Plan Mode. `make run` and `make test` work on a fresh machine: they create .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+PYTEST_ARGS ?=
+
+.PHONY: run test migrate smoke lint format check-deploy clean venv dev-venv \
+        pr19-dev pr19-test pr19-smoke pr19-migrate pr19-all
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+dev-venv: $(VENV)/.installed-dev
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+## Serve the app with daphne on $(HOST):$(PORT) (embedded default: SQLite, events in this process).
+run: migrate
+	@echo "Live Plan Mode on http://$(HOST):$(PORT)/  (API token: $(PY) manage.py create_api_token USER --org ORG)"
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) aep.asgi:application
+
+## The whole suite. Browser tests run when /usr/bin/chromium exists and are reported as skipped otherwise.
+test: dev-venv
+	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a broken setup"; exit 1; fi; \
+	  exit $$status
+
+## Start (if needed) a server and run the seed's curl flow: start, step, get, archive.
+smoke: migrate
+	PY=$(PY) PORT=$(PORT) scripts/smoke.sh
+
+lint: dev-venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: dev-venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) aep.sqlite3* test-aep*.sqlite3* staticfiles
+
+# The seed's target names.
+pr19-dev: run
+pr19-test: test
+pr19-smoke: smoke
+pr19-migrate: migrate
+pr19-all: lint test smoke

@@ -1,0 +1,26 @@
+"""Writing audit rows. Callers are services, inside their own transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aep.models import AuditLog, Organization
+
+
+def record(
+    *,
+    org: Organization,
+    user: Any,
+    action: str,
+    resource_type: str,
+    resource_id: object,
+    details: dict[str, Any] | None = None,
+) -> AuditLog:
+    return AuditLog.objects.create(
+        org=org,
+        user=user if getattr(user, "is_authenticated", False) else None,
+        action=action,
+        resource_type=resource_type,
+        resource_id=str(resource_id),
+        details=details or {},
+    )

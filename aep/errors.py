@@ -1,0 +1,92 @@
+"""Application errors raised by services, and their one mapping to JSON responses.
+
+Services raise `DomainError` subclasses without knowing about HTTP; the API maps them here, the
+pages show their message. Every error the API returns is JSON: `{"detail": ...}` or DRF field errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import DatabaseError
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A business rule said no. `status_code` is what the API answers."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "Invalid request."
+
+    def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
+        self.detail = detail or self.default_detail
+        self.field = field
+        super().__init__(self.detail)
+
+    def as_json(self) -> dict[str, Any]:
+        if self.field:
+            return {self.field: [self.detail]}
+        return {"detail": self.detail}
+
+
+class NotFound(DomainError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_detail = "Not found."
+
+
+class Conflict(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict."
+
+
+class InvalidInput(DomainError):
+    status_code = status.HTTP_400_BAD_REQUEST
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable; try again shortly."
+    default_code = "service_unavailable"
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response(exc.as_json(), status=exc.status_code)
+    if isinstance(exc, DatabaseError):
+        logger.exception("database error in %s", context.get("view"))
+        exc = ServiceUnavailable()
+    return exception_handler(exc, context)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def json_or_html_404(request: HttpRequest, exception: Exception | None = None):  # type: ignore[no-untyped-def]
+    if _wants_json(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def json_or_html_500(request: HttpRequest):  # type: ignore[no-untyped-def]
+    if _wants_json(request):
+        return JsonResponse({"detail": "Internal server error."}, status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+def json_or_html_400(request: HttpRequest, exception: Exception | None = None):  # type: ignore[no-untyped-def]
+    if _wants_json(request):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)

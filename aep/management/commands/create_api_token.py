@@ -1,0 +1,50 @@
+"""`manage.py create_api_token USERNAME --org ORG [--org ORG ...]`: a user, orgs, memberships and a token.
+
+Creates what is missing and prints the token as the last line, so scripts can take `| tail -n1`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from aep.models import Membership, Organization, org_slug_validator
+
+
+class Command(BaseCommand):
+    help = "Create (if missing) a user, orgs and memberships, and print the user's API token last."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username")
+        parser.add_argument(
+            "--org", action="append", required=True, dest="orgs", metavar="ORG", help="org id (repeatable)"
+        )
+        parser.add_argument("--admin", action="store_true", help="make the user an admin of these orgs")
+
+    def handle(self, *args: Any, username: str, orgs: list[str], admin: bool, **options: Any) -> None:
+        for org_id in orgs:
+            try:
+                org_slug_validator(org_id)
+            except ValidationError as exc:
+                raise CommandError(f"Invalid org id {org_id!r}: {exc.messages[0]}") from None
+        role = Membership.Role.ADMIN if admin else Membership.Role.MEMBER
+        with transaction.atomic():
+            user, created = get_user_model().objects.get_or_create(username=username)
+            if created:
+                user.set_unusable_password()
+                user.save()
+                self.stdout.write(f"Created user {username}")
+            for org_id in orgs:
+                org, org_created = Organization.objects.get_or_create(id=org_id, defaults={"name": org_id})
+                if org_created:
+                    self.stdout.write(f"Created org {org_id}")
+                _, joined = Membership.objects.get_or_create(user=user, org=org, defaults={"role": role})
+                if joined:
+                    self.stdout.write(f"Added {username} to org {org_id}")
+            token, _ = Token.objects.get_or_create(user=user)
+        self.stdout.write(token.key)

@@ -1,0 +1,75 @@
+"""Organisations, memberships and the audit log: the platform every app builds on."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+org_slug_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,62}$",
+    "Org ids are 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit.",
+)
+
+
+class Organization(models.Model):
+    """A tenant. Its id is a short slug (`acme`) that clients send as `X-Org-Id`."""
+
+    id = models.CharField(primary_key=True, max_length=63, validators=[org_slug_validator])
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="organizations"
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        MEMBER = "member", "Member"
+        ADMIN = "admin", "Admin"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "org"], name="unique_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.org_id} ({self.role})"
+
+
+class AuditLog(models.Model):
+    """One row per business action, written in the same transaction as the action itself."""
+
+    class Action(models.TextChoices):
+        PLAN_START = "PLAN_START"
+        PLAN_STEP = "PLAN_STEP"
+        PLAN_ARCHIVE = "PLAN_ARCHIVE"
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_logs")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=32, choices=Action.choices)
+    resource_type = models.CharField(max_length=64)
+    resource_id = models.CharField(max_length=64)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["org", "-created_at"], name="audit_org_created"),
+            models.Index(fields=["resource_type", "resource_id"], name="audit_resource"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.resource_type}:{self.resource_id}"

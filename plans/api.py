@@ -1,0 +1,99 @@
+"""The plan JSON API (DESIGN 4). Thin: validate input, call one service or selector, shape output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from aep.api import OrgAPIView, org_schema
+from plans import selectors, services
+from plans.serializers import (
+    ArchivedOut,
+    ArchiveIn,
+    PlanListOut,
+    PlanListQuery,
+    PlanOut,
+    PlanStartedOut,
+    PlanStartIn,
+    StepAddedOut,
+    StepAddIn,
+    plan_json,
+    step_json,
+)
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input, or the org is missing"),
+    401: OpenApiResponse(description="No or invalid credentials"),
+    403: OpenApiResponse(description="Not a member of the org"),
+}
+NOT_FOUND = {404: OpenApiResponse(description="No such plan in this org")}
+
+
+def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class PlanStartView(OrgAPIView):
+    @org_schema(request=PlanStartIn, responses={200: PlanStartedOut, **ERRORS}, summary="Start a plan")
+    def post(self, request: Request) -> Response:
+        data = _validated(PlanStartIn, request.data)
+        plan = services.start_plan(org=self.org, user=request.user, **data)
+        return Response({"status": "started", "plan_id": str(plan.id)})
+
+
+class PlanDetailView(OrgAPIView):
+    @org_schema(responses={200: PlanOut, **ERRORS, **NOT_FOUND}, summary="Get a plan with its steps")
+    def get(self, request: Request, plan_id: str) -> Response:
+        plan = selectors.get_plan(org=self.org, plan_id=plan_id)
+        return Response(plan_json(plan, selectors.plan_steps(plan)))
+
+
+class StepAddView(OrgAPIView):
+    @org_schema(
+        request=StepAddIn,
+        responses={
+            200: StepAddedOut,
+            **ERRORS,
+            **NOT_FOUND,
+            409: OpenApiResponse(description="Plan archived"),
+        },
+        summary="Add a step to a plan",
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(StepAddIn, request.data)
+        step = services.add_step(org=self.org, user=request.user, **data)
+        return Response({"status": "step_added", "step": step_json(step)})
+
+
+class PlanArchiveView(OrgAPIView):
+    @org_schema(
+        request=ArchiveIn,
+        responses={200: ArchivedOut, **ERRORS, **NOT_FOUND},
+        summary="Archive a plan into the memory graph (idempotent)",
+    )
+    def post(self, request: Request, plan_id: str) -> Response:
+        data = _validated(ArchiveIn, request.data or {})
+        plan = services.archive_plan(org=self.org, user=request.user, plan_id=plan_id, **data)
+        return Response(
+            {"status": "archived", "plan_id": str(plan.id), "memory_node_id": str(plan.memory_node_id)}
+        )
+
+
+class PlanListView(OrgAPIView):
+    @org_schema(
+        parameters=[PlanListQuery],
+        responses={200: PlanListOut, **ERRORS},
+        summary="List the org's plans, most recently updated first",
+    )
+    def get(self, request: Request) -> Response:
+        query = _validated(PlanListQuery, request.query_params)
+        archived = {"true": True, "false": False}.get(query.get("archived", ""))
+        plans, total = selectors.list_plans(
+            org=self.org, archived=archived, limit=query["limit"], offset=query["offset"]
+        )
+        return Response({"plans": [plan_json(p, p.steps.all()) for p in plans], "count": total})

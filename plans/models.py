@@ -1,0 +1,74 @@
+"""Live plans and their steps.
+
+Steps are rows of their own (`PlanStep`), not a JSON list on the plan: appending is one INSERT
+whatever the plan's size, and concurrent appends cannot overwrite each other. `add_step` locks the
+plan row (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's IMMEDIATE transactions serialise writers
+anyway), takes the next `seq` from the plan's `step_count` and writes both in one transaction, so
+every step gets a distinct, gap-free position and no step is lost. `seq` keeps the order steps were
+added; `id` is a stable UUID clients use to de-duplicate.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from aep.models import Organization
+
+TITLE_MAX = 255
+DESCRIPTION_MAX = 2000
+STEP_TEXT_MAX = 1000
+OWNER_MAX = 100
+PARTICIPANTS_MAX = 50
+PARTICIPANT_NAME_MAX = 100
+
+
+class LivePlan(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="plans", db_index=True)
+    title = models.CharField(max_length=TITLE_MAX)
+    description = models.TextField(blank=True, default="")
+    participants = models.JSONField(default=list, blank=True)
+    archived = models.BooleanField(default=False, db_index=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    memory_node = models.OneToOneField(
+        "memory_graph.MemoryNode", null=True, blank=True, on_delete=models.SET_NULL, related_name="plan"
+    )
+    step_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["org", "archived"], name="liveplan_org_archived"),
+            models.Index(fields=["org", "archived", "-updated_at"], name="liveplan_org_arch_updated"),
+            models.Index(fields=["org", "-updated_at"], name="liveplan_org_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class PlanStep(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    plan = models.ForeignKey(LivePlan, on_delete=models.CASCADE, related_name="steps")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+    owner = models.CharField(max_length=OWNER_MAX)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ts = models.DateTimeField()
+
+    class Meta:
+        ordering = ["plan", "seq"]
+        constraints = [models.UniqueConstraint(fields=["plan", "seq"], name="unique_step_position")]
+
+    def __str__(self) -> str:
+        return f"{self.seq}. {self.text[:60]}"

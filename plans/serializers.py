@@ -1,0 +1,128 @@
+"""API input validation and the JSON shapes of plans and steps (DESIGN 4).
+
+Output is built by plain functions (`plan_json`, `step_json`): they are the hot path of list and
+stream payloads. The `*Out` serializers only describe those shapes for the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import Any
+
+from rest_framework import serializers
+
+from plans.models import (
+    DESCRIPTION_MAX,
+    OWNER_MAX,
+    PARTICIPANT_NAME_MAX,
+    PARTICIPANTS_MAX,
+    STEP_TEXT_MAX,
+    TITLE_MAX,
+)
+
+
+def iso(value: datetime.datetime | None) -> str | None:
+    """ISO 8601 in UTC with a `Z` suffix."""
+    if value is None:
+        return None
+    return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def step_json(step: Any) -> dict[str, Any]:
+    return {"id": str(step.id), "text": step.text, "owner": step.owner, "ts": iso(step.ts)}
+
+
+def plan_json(plan: Any, steps: Iterable[Any]) -> dict[str, Any]:
+    return {
+        "id": str(plan.id),
+        "org_id": plan.org_id,
+        "title": plan.title,
+        "description": plan.description,
+        "steps": [step_json(s) for s in steps],
+        "participants": list(plan.participants),
+        "archived": plan.archived,
+        "created_at": iso(plan.created_at),
+        "updated_at": iso(plan.updated_at),
+    }
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and booleans (DRF would coerce them) and text that is not
+    valid Unicode (lone surrogates cannot be stored)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            raise serializers.ValidationError("Text must be valid Unicode.") from None
+        return super().to_internal_value(data)
+
+
+class PlanStartIn(serializers.Serializer):
+    title = StrictCharField(max_length=TITLE_MAX)
+    description = StrictCharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True, default="")
+    participants = serializers.ListField(
+        child=StrictCharField(max_length=PARTICIPANT_NAME_MAX, allow_blank=True),
+        max_length=PARTICIPANTS_MAX,
+        required=False,
+        default=list,
+    )
+
+
+class StepAddIn(serializers.Serializer):
+    plan_id = serializers.UUIDField()
+    text = StrictCharField(max_length=STEP_TEXT_MAX)
+    owner = StrictCharField(max_length=OWNER_MAX, required=False, allow_blank=True)
+
+
+class ArchiveIn(serializers.Serializer):
+    context_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class PlanListQuery(serializers.Serializer):
+    archived = serializers.ChoiceField(choices=["true", "false"], required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=200, required=False, default=50)
+    offset = serializers.IntegerField(min_value=0, max_value=10_000_000, required=False, default=0)
+
+
+class StepOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    text = serializers.CharField()
+    owner = serializers.CharField()
+    ts = serializers.DateTimeField()
+
+
+class PlanOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    org_id = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    steps = StepOut(many=True)
+    participants = serializers.ListField(child=serializers.CharField())
+    archived = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class PlanStartedOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["started"])
+    plan_id = serializers.UUIDField()
+
+
+class StepAddedOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["step_added"])
+    step = StepOut()
+
+
+class ArchivedOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["archived"])
+    plan_id = serializers.UUIDField()
+    memory_node_id = serializers.UUIDField()
+
+
+class PlanListOut(serializers.Serializer):
+    plans = PlanOut(many=True)
+    count = serializers.IntegerField()
