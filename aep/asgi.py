@@ -1,4 +1,8 @@
-"""ASGI entry point, served by daphne (`make run`) or any ASGI server."""
+"""ASGI entry point, served by daphne (`make run`) or any ASGI server.
+
+Live plan streams (`/api/plan/{id}/stream`) go straight to `plans.stream`, which holds no thread or
+database connection while a stream is open; everything else goes to Django.
+"""
 
 import os
 
@@ -6,4 +10,13 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aep.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from plans.stream import STREAM_PATH, plan_stream_app  # noqa: E402  (needs Django set up first)
+
+
+async def application(scope, receive, send):  # type: ignore[no-untyped-def]
+    if scope["type"] == "http" and STREAM_PATH.match(scope["path"]):
+        await plan_stream_app(scope, receive, send)
+    else:
+        await django_application(scope, receive, send)

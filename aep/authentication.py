@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 
@@ -12,7 +14,12 @@ class TokenOrBearerAuthentication(TokenAuthentication):
     keywords = ("token", "bearer")
 
     def authenticate(self, request):  # type: ignore[no-untyped-def]
-        auth = get_authorization_header(request).split()
+        return self.authenticate_header_value(get_authorization_header(request))
+
+    def authenticate_header_value(self, header: bytes) -> tuple[Any, Any] | None:
+        """(user, token) for an Authorization header value; None when it is not a token header.
+        Raises AuthenticationFailed for a malformed header or an unknown or inactive token."""
+        auth = header.split()
         if not auth or auth[0].lower().decode(errors="replace") not in self.keywords:
             return None
         if len(auth) != 2:

@@ -17,6 +17,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -78,3 +79,9 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     else:
         registry = REGISTRY
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+plan_streams_open = Gauge("plan_streams_open", "Live plan streams open now.", multiprocess_mode="livesum")
+plan_stream_events_sent = Counter(
+    "plan_stream_events_sent", "Events delivered to open plan streams (one per stream per event)."
+)

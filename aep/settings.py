@@ -139,8 +139,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Live events (django-eventstream) --------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
-EVENTSTREAM_CHANNELMANAGER_CLASS = "plans.events.PlanChannelManager"
+EVENTSTREAM_STORAGE_CLASS = "plans.event_storage.PlanEventStorage"
 # In-process tests leave Redis out: its subscriber task binds to the first event loop it sees.
 # Cross-process delivery is tested with real daphne subprocesses, which do get it.
 RUNNING_PYTEST = "pytest" in sys.modules

@@ -154,7 +154,7 @@ def add_step(
             resource_id=plan.id,
             details={"step_id": str(step.id), "seq": step.seq},
         )
-        events.publish_on_commit(plan.id, events.step_payload(step))
+        events.record(plan.id, events.step_payload(step))
         _count_after_commit(AuditLog.Action.PLAN_STEP, org)
         transaction.on_commit(
             lambda: plan_step_latency.labels(org_id=org.id).observe(time.perf_counter() - started),
@@ -226,6 +226,6 @@ def archive_plan(
                 "context_id": str(context.id) if context else None,
             },
         )
-        events.publish_on_commit(plan.id, events.archived_payload(plan))
+        events.record(plan.id, events.archived_payload(plan))
         _count_after_commit(AuditLog.Action.PLAN_ARCHIVE, org)
     return plan

@@ -95,3 +95,6 @@ def plan_b(bob, org_b):  # type: ignore[no-untyped-def]
     plan = services.start_plan(org=org_b, user=bob, title="Secret B plan")
     services.add_step(org=org_b, user=bob, plan_id=plan.id, text="B-only step")
     return plan
+
+
+from tests.live import live_daphne, live_daphne_factory  # noqa: E402, F401  (fixtures)

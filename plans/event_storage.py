@@ -1,0 +1,99 @@
+"""Persisted plan events: django-eventstream's event tables, written inside the service transaction.
+
+Why inside the transaction: an event row is committed together with the step it announces, so every
+committed step has its event (nothing to lose if the process dies right after the commit) and no
+rolled-back step ever has one. Per channel, event ids (`eid`) are handed out under the plan's row
+lock, so they follow commit order with no gaps, and a reader that sees event N has seen 1..N-1.
+
+Retention: events older than `EVENT_RETENTION_HOURS` (default 24) are trimmed, a bounded batch of
+`EVENT_TRIM_BATCH` rows every `EVENT_TRIM_EVERY` appends per process, so no single write pays for a
+long quiet period. A client whose Last-Event-ID has been trimmed gets a `reset` event and reloads
+the plan, which is always complete in the plan tables.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Max
+from django.utils import timezone
+from django_eventstream.models import Event as EventRow
+from django_eventstream.models import EventCounter
+from django_eventstream.storage import DjangoModelStorage
+
+EVENT_RETENTION_HOURS = float(os.environ.get("EVENT_RETENTION_HOURS", "24"))
+EVENT_TRIM_EVERY = 200
+EVENT_TRIM_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    channel: str
+    eid: int
+    event_type: str
+    data: dict[str, Any]
+
+
+class PlanEventStorage(DjangoModelStorage):
+    """django-eventstream's model storage with bounded, amortised trimming."""
+
+    _appends = itertools.count(1)
+
+    def append_event(self, channel: str, event_type: str, data: Any) -> Any:
+        row = EventRow(channel=channel, type=event_type, data=json.dumps(data, cls=DjangoJSONEncoder))
+        row.save()  # takes the channel's counter row lock and assigns the next eid
+        if next(self._appends) % EVENT_TRIM_EVERY == 0:
+            self.trim_event_log()
+        return StoredEvent(channel, row.eid, event_type, data)
+
+    def trim_event_log(self) -> int:
+        cutoff = timezone.now() - datetime.timedelta(hours=EVENT_RETENTION_HOURS)
+        ids = list(
+            EventRow.objects.filter(created__lt=cutoff)
+            .order_by("id")
+            .values_list("id", flat=True)[:EVENT_TRIM_BATCH]
+        )
+        if not ids:
+            return 0
+        deleted, _ = EventRow.objects.filter(id__in=ids).delete()
+        return deleted
+
+
+storage = PlanEventStorage()
+
+
+class ReplayGap(Exception):
+    """The events after the requested id are no longer stored (trimmed), or the id is unknown."""
+
+
+def current_eid(channel: str) -> int:
+    return EventCounter.objects.filter(name=channel).values_list("value", flat=True).first() or 0
+
+
+def events_after(channel: str, after: int, limit: int = 500) -> list[StoredEvent]:
+    """Stored events of `channel` with eid > `after`, oldest first. Raises ReplayGap when the next
+    event (after + 1) should exist but was trimmed, or when `after` is beyond the channel's last id."""
+    rows = list(
+        EventRow.objects.filter(channel=channel, eid__gt=after)
+        .order_by("eid")
+        .values_list("eid", "type", "data")[:limit]
+    )
+    if rows and rows[0][0] != after + 1:
+        raise ReplayGap(f"events after {after} of {channel} were trimmed")
+    if not rows:
+        last = current_eid(channel)
+        if after > last:
+            raise ReplayGap(f"event {after} of {channel} does not exist (last is {last})")
+        if after < last:
+            raise ReplayGap(f"events after {after} of {channel} were trimmed")
+    return [StoredEvent(channel, eid, kind, json.loads(data)) for eid, kind, data in rows]
+
+
+def last_stored_eid(channel: str) -> int:
+    return EventRow.objects.filter(channel=channel).aggregate(m=Max("eid"))["m"] or 0

@@ -1,0 +1,244 @@
+"""The per-process event hub: fans stored plan events out to the streams open in this process.
+
+One hub per server process, living on the event loop. Streams subscribe to a channel; `deliver` puts
+each event on every subscriber of its channel and wakes it: no thread, no database connection and no
+extra task per stream. Events reach the hub from this process' services (after commit) and, with
+REDIS_URL, from every process through Redis pub/sub (django-eventstream's message format).
+
+Nothing is lost between the two: event ids are gap-free per channel, so a subscriber that sees id N+2
+after N knows that N+1 is missing and reads it from storage (`fetch`, coalesced so that a thousand
+subscribers of one plan cause one query). After a lost Redis connection the hub reconnects with
+backoff and re-reads, per channel, what its subscribers may have missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
+
+from aep.metrics import plan_stream_events_sent
+from plans.event_storage import StoredEvent, events_after
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def run_db(fn: Callable[..., T], *args: Any) -> T:
+    """Run ORM code in the executor and hand the connection back at once (to the pool, if any), so
+    that open streams hold no database connection between queries."""
+
+    def call() -> T:
+        try:
+            return fn(*args)
+        finally:
+            connection.close()
+
+    return await sync_to_async(call, thread_sensitive=False)()
+
+
+class EncodedEvent:
+    """An event and its SSE encodings, computed once per process however many streams send it."""
+
+    __slots__ = ("__dict__", "event")
+
+    def __init__(self, event: StoredEvent) -> None:
+        self.event = event
+
+    @property
+    def eid(self) -> int:
+        return self.event.eid
+
+    @cached_property
+    def json_bytes(self) -> bytes:
+        from plans.events import sse_id
+
+        data = json.dumps(self.event.data, ensure_ascii=False, separators=(",", ":"))
+        return f"id: {sse_id(self.event.channel, self.event.eid)}\ndata: {data}\n\n".encode()
+
+    @cached_property
+    def html_bytes(self) -> bytes:
+        """The named htmx event (`step_html`, `archived_html`) with the server-rendered fragment."""
+        from plans.events import sse_id
+        from plans.fragments import render_event_html
+
+        rendered = render_event_html(self.event.data)
+        if rendered is None:
+            return b""
+        name, html = rendered
+        lines = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
+        return f"id: {sse_id(self.event.channel, self.event.eid)}\nevent: {name}\n{lines}\n".encode()
+
+    def encode(self, html: bool) -> bytes:
+        return self.json_bytes + self.html_bytes if html else self.json_bytes
+
+
+class Subscriber:
+    """One open stream's inbox. `last_sent` is the id of the last event written to it."""
+
+    __slots__ = ("channel", "inbox", "last_sent", "waiter")
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.inbox: list[EncodedEvent] = []
+        self.last_sent = 0
+        self.waiter: asyncio.Future[None] | None = None
+
+    def push(self, item: EncodedEvent) -> None:
+        self.inbox.append(item)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def wait(self, loop: asyncio.AbstractEventLoop, other: asyncio.Future[Any], timeout: float) -> None:
+        """Until an event arrives, `other` completes (the client left), or the timeout passes."""
+        if self.inbox:
+            return
+        self.waiter = loop.create_future()
+        try:
+            await asyncio.wait([self.waiter, other], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not self.waiter.done():
+                self.waiter.cancel()
+            self.waiter = None
+
+    def take(self) -> list[EncodedEvent]:
+        items, self.inbox = self.inbox, []
+        if len(items) > 1:
+            items.sort(key=lambda item: item.eid)
+        return items
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.channels: dict[str, set[Subscriber]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._inflight: dict[tuple[str, int], asyncio.Future[list[StoredEvent]]] = {}
+        self._redis_task: asyncio.Task[None] | None = None
+
+    # --- subscriptions (on the loop) ----------------------------------------------------------
+    def subscribe(self, channel: str) -> Subscriber:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:
+            self.loop = loop
+            self._redis_task = None
+        if self._redis_task is None and getattr(settings, "EVENTSTREAM_REDIS", None):
+            self._redis_task = loop.create_task(self._listen_redis())
+        subscriber = Subscriber(channel)
+        self.channels.setdefault(channel, set()).add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        subscribers = self.channels.get(subscriber.channel)
+        if subscribers is not None:
+            subscribers.discard(subscriber)
+            if not subscribers:
+                del self.channels[subscriber.channel]
+
+    def stream_count(self) -> int:
+        return sum(len(s) for s in self.channels.values())
+
+    # --- delivery ----------------------------------------------------------------------------
+    def deliver(self, event: StoredEvent) -> None:
+        subscribers = self.channels.get(event.channel)
+        if not subscribers:
+            return
+        item = EncodedEvent(event)
+        for subscriber in subscribers:
+            subscriber.push(item)
+        plan_stream_events_sent.inc(len(subscribers))
+
+    def deliver_threadsafe(self, event: StoredEvent) -> None:
+        """Called from request threads after commit; a process with no open stream does nothing."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or event.channel not in self.channels:
+            return
+        try:
+            loop.call_soon_threadsafe(self.deliver, event)
+        except RuntimeError:  # the loop closed in between
+            pass
+
+    async def fetch(self, channel: str, after: int) -> list[StoredEvent]:
+        """Stored events after `after`; concurrent identical reads share one query."""
+        key = (channel, after)
+        future = self._inflight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(run_db(events_after, channel, after))
+            self._inflight[key] = future
+            future.add_done_callback(lambda _f: self._inflight.pop(key, None))
+        return await asyncio.shield(future)
+
+    # --- Redis -------------------------------------------------------------------------------
+    async def _listen_redis(self) -> None:
+        import redis.asyncio as aioredis
+
+        from plans.events import REDIS_PUBSUB_CHANNEL
+
+        backoff = 0.2
+        lost = False
+        while True:
+            client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+            try:
+                pubsub = client.pubsub()
+                await pubsub.subscribe(REDIS_PUBSUB_CHANNEL)
+                backoff = 0.2
+                if lost:
+                    logger.warning("Redis connection restored; re-reading missed events")
+                    await self._resync()
+                    lost = False
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._deliver_redis_message(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not lost:
+                    logger.warning("Redis subscription lost; reconnecting", exc_info=True)
+                lost = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                try:
+                    await client.aclose()
+                except Exception:  # noqa: S110  (closing a broken connection)
+                    pass
+
+    def _deliver_redis_message(self, raw: bytes | str) -> None:
+        try:
+            message = json.loads(raw)
+            if message["channel"] not in self.channels or message.get("pub_id") is None:
+                return
+            data = message["data"]
+            event = StoredEvent(
+                message["channel"],
+                int(message["pub_id"]),
+                message["event_type"],
+                json.loads(data) if isinstance(data, str) else data,
+            )
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignoring a malformed event from Redis: %r", raw[:200])
+            return
+        self.deliver(event)
+
+    async def _resync(self) -> None:
+        """Deliver, per channel, what was stored after the oldest position among its subscribers."""
+        from plans.event_storage import ReplayGap
+
+        for channel, subscribers in list(self.channels.items()):
+            if not subscribers:
+                continue
+            after = min(s.last_sent for s in subscribers)
+            try:
+                for event in await self.fetch(channel, after):
+                    self.deliver(event)
+            except ReplayGap:
+                continue  # each subscriber resolves its own gap when it next reads
+
+
+hub = Hub()

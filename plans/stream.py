@@ -1,0 +1,297 @@
+"""`GET /api/plan/{id}/stream`: the live Server-Sent Events stream of one plan (DESIGN 5).
+
+This is a plain ASGI app that `aep.asgi` routes stream requests to, in front of Django. It replaces
+django-eventstream's view (keeping its event storage, ids and Redis message format) because that
+view answers a denied channel with HTTP 200, sends its own first event, and holds an OS thread and a
+database connection for every open stream. Here:
+
+- authentication (token header, or the session cookie of the pages) and org scoping are the API's
+  (aep.tenancy, plans.selectors), answered as 401/400/403/404 JSON before any event is sent;
+- the database is used in two short calls (authorize, then replay) whose connection goes back to
+  the pool at once; an open stream costs one coroutine and its inbox in `plans.hub`;
+- the first event is `connected`, whose `id:` is the position the stream starts from; then come the
+  events after `Last-Event-ID` (header) or `?lastEventId=` (pages), then live events, in id order,
+  none twice;
+- `: keep-alive` comments every `STREAM_KEEPALIVE_SECONDS` keep idle connections open through proxies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.conf import settings
+from rest_framework import exceptions
+
+from aep.metrics import plan_streams_open
+from plans.event_storage import ReplayGap, current_eid
+from plans.events import parse_last_event_id, plan_channel, sse_id
+from plans.hub import EncodedEvent, Subscriber, hub, run_db
+
+logger = logging.getLogger(__name__)
+
+STREAM_PATH = re.compile(r"^/api/plan/(?P<plan_id>[^/]+)/stream/?$")
+KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"))
+REORDER_WAIT_SECONDS = 0.05
+RETRY_MS = 2000
+
+
+class StreamDenied(Exception):
+    def __init__(self, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None):
+        self.status = status
+        self.body = body
+        self.headers = headers or []
+
+
+@dataclass
+class StreamRequest:
+    plan_id: str
+    authorization: str
+    session_key: str
+    org_id: str | None
+    last_event_id: str | None
+    html: bool
+
+    @classmethod
+    def from_scope(cls, scope: dict[str, Any], plan_id: str) -> StreamRequest:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        cookies = SimpleCookie()
+        try:
+            cookies.load(headers.get("cookie", ""))
+        except Exception:  # noqa: S110  (a malformed cookie header is as good as none)
+            pass
+        session = cookies.get(settings.SESSION_COOKIE_NAME)
+        org = (headers.get("x-org-id") or (query.get("org") or [""])[0]).strip() or None
+        last = headers.get("last-event-id") or (query.get("lastEventId") or [None])[0]
+        return cls(
+            plan_id=plan_id,
+            authorization=headers.get("authorization", ""),
+            session_key=session.value if session else "",
+            org_id=org,
+            last_event_id=last,
+            html=(query.get("html") or ["0"])[0] in ("1", "true"),
+        )
+
+
+def _user_from_session(session_key: str) -> Any:
+    from importlib import import_module
+
+    from django.contrib.auth import get_user
+    from django.http import HttpRequest
+
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return get_user(request)
+
+
+def _authenticate(req: StreamRequest) -> Any:
+    from aep.authentication import TokenOrBearerAuthentication
+
+    if req.authorization:
+        try:
+            result = TokenOrBearerAuthentication().authenticate_header_value(
+                req.authorization.encode("latin-1")
+            )
+        except exceptions.AuthenticationFailed as exc:
+            raise StreamDenied(401, {"detail": str(exc.detail)}, [(b"www-authenticate", b"Token")]) from None
+        if result is not None:
+            return result[0]
+    if req.session_key:
+        user = _user_from_session(req.session_key)
+        if user.is_authenticated:
+            return user
+    raise StreamDenied(
+        401, {"detail": "Authentication credentials were not provided."}, [(b"www-authenticate", b"Token")]
+    )
+
+
+def authorize(req: StreamRequest, wants_current: bool) -> int:
+    """Check the caller may read the plan, as the API does. Returns the channel's current event id
+    (when `wants_current`) so that a new stream starts from there. Raises StreamDenied."""
+    from aep.errors import NotFound
+    from aep.tenancy import OrgRequired, org_for_user
+    from plans.selectors import get_plan
+
+    user = _authenticate(req)
+    if req.org_id is None:
+        raise StreamDenied(400, {"detail": OrgRequired.default_detail})
+    org = org_for_user(user, req.org_id)
+    if org is None:
+        raise StreamDenied(403, {"detail": "You are not a member of this organisation."})
+    try:
+        plan = get_plan(org=org, plan_id=req.plan_id)
+    except NotFound:
+        raise StreamDenied(404, {"detail": "Plan not found."}) from None
+    return current_eid(plan_channel(plan.id)) if wants_current else 0
+
+
+async def _send_json(
+    send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
+) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ]
+            + headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _control_event(channel: str, eid: int, data: dict[str, Any]) -> bytes:
+    return f"id: {sse_id(channel, eid)}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+class PlanStream:
+    """One open stream: writes events to the client in id order, none twice, none missing."""
+
+    def __init__(self, send: Any, subscriber: Subscriber, plan_id: str, html: bool) -> None:
+        self.send = send
+        self.subscriber = subscriber
+        self.channel = subscriber.channel
+        self.plan_id = plan_id
+        self.html = html
+
+    async def write(self, body: bytes) -> None:
+        await self.send({"type": "http.response.body", "body": body, "more_body": True})
+
+    async def catch_up(self, upto: int | None = None) -> None:
+        """Write stored events after `last_sent` (up to `upto`, if given). A trimmed gap becomes a
+        `reset` event: the client reloads the plan, which is complete in the database."""
+        sub = self.subscriber
+        while upto is None or sub.last_sent < upto:
+            try:
+                events = await hub.fetch(self.channel, sub.last_sent)
+            except ReplayGap:
+                current = await run_db(current_eid, self.channel)
+                sub.last_sent = current
+                await self.write(
+                    _control_event(self.channel, current, {"type": "reset", "plan_id": self.plan_id})
+                )
+                return
+            if not events:
+                return
+            body = b"".join(EncodedEvent(e).encode(self.html) for e in events)
+            sub.last_sent = events[-1].eid
+            await self.write(body)
+
+    async def flush_inbox(self) -> None:
+        sub = self.subscriber
+        items = [item for item in sub.take() if item.eid > sub.last_sent]
+        if items and items[0].eid != sub.last_sent + 1:
+            # An id is missing: usually a publish that is a moment behind. Wait briefly, then read
+            # what is still missing from storage.
+            await asyncio.sleep(REORDER_WAIT_SECONDS)
+            items = sorted({i.eid: i for i in items + sub.take()}.values(), key=lambda i: i.eid)
+            items = [item for item in items if item.eid > sub.last_sent]
+            if items and items[0].eid != sub.last_sent + 1:
+                await self.catch_up(upto=items[-1].eid)
+                items = [item for item in items if item.eid > sub.last_sent]
+        chunks = []
+        for item in items:
+            if item.eid == sub.last_sent + 1:
+                chunks.append(item.encode(self.html))
+                sub.last_sent = item.eid
+        if chunks:
+            await self.write(b"".join(chunks))
+
+
+async def plan_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    match = STREAM_PATH.match(scope["path"])
+    assert match is not None
+    if scope["method"] not in ("GET", "HEAD"):
+        await _send_json(
+            send, 405, {"detail": f'Method "{scope["method"]}" not allowed.'}, [(b"allow", b"GET")]
+        )
+        return
+    req = StreamRequest.from_scope(scope, match["plan_id"])
+    try:
+        plan_uuid = str(uuid.UUID(req.plan_id))
+    except ValueError:
+        plan_uuid = None
+
+    start: int | None = None
+    if req.last_event_id:
+        try:
+            start = parse_last_event_id(req.last_event_id, plan_channel(plan_uuid or req.plan_id))
+        except ValueError as exc:
+            await _send_json(send, 400, {"detail": f"Invalid Last-Event-ID: {exc}."}, [])
+            return
+
+    # Subscribe before reading the current id: an event committed in between is then in the inbox.
+    subscriber = hub.subscribe(plan_channel(plan_uuid)) if plan_uuid else None
+    try:
+        try:
+            current = await run_db(authorize, req, start is None)
+        except StreamDenied as denied:
+            await _send_json(send, denied.status, denied.body, denied.headers)
+            return
+        assert subscriber is not None
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache, no-store"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        plan_streams_open.inc()
+        try:
+            await _serve(receive, PlanStream(send, subscriber, plan_uuid, req.html), start, current)
+        finally:
+            plan_streams_open.dec()
+    finally:
+        if subscriber is not None:
+            hub.unsubscribe(subscriber)
+
+
+async def _until_disconnect(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _serve(receive: Any, stream: PlanStream, start: int | None, current: int) -> None:
+    loop = asyncio.get_running_loop()
+    disconnected = asyncio.ensure_future(_until_disconnect(receive))
+    sub = stream.subscriber
+    try:
+        sub.last_sent = current if start is None else start
+        await stream.write(
+            f"retry: {RETRY_MS}\n".encode()
+            + _control_event(stream.channel, sub.last_sent, {"type": "connected", "plan_id": stream.plan_id})
+        )
+        if start is not None:
+            await stream.catch_up()
+        while not disconnected.done():
+            await sub.wait(loop, disconnected, KEEPALIVE_SECONDS)
+            if disconnected.done():
+                break
+            if sub.inbox:
+                await stream.flush_inbox()
+            else:
+                await stream.write(b": keep-alive\n\n")
+    except OSError:
+        pass  # the client went away mid-write
+    finally:
+        if not disconnected.done():
+            disconnected.cancel()

@@ -1,0 +1,123 @@
+"""Real daphne servers for tests that need live streaming (pytest-django's live_server is WSGI).
+
+`live_daphne` starts `daphne aep.asgi:application` on a free port against the test database, in a
+subprocess, and stops it (by pid, never by name) after the test. Tests that use it must commit their
+data: the fixture pulls in `transactional_db`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+DAPHNE = Path(sys.executable).with_name("daphne")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_env() -> dict[str, str]:
+    """Environment that points a child process at the database this test run uses."""
+    settings = connection.settings_dict
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    if connection.vendor == "sqlite":
+        env.pop("DATABASE_URL", None)
+        env["SQLITE_PATH"] = str(settings["NAME"])
+    else:
+        host = settings.get("HOST") or "127.0.0.1"
+        port = settings.get("PORT") or 5432
+        user = settings.get("USER") or "postgres"
+        env["DATABASE_URL"] = f"postgres://{user}@{host}:{port}/{settings['NAME']}"
+    env["DJANGO_SETTINGS_MODULE"] = "aep.settings"
+    env.setdefault("SECRET_KEY", "live-test-secret-key")
+    return env
+
+
+class LiveServer:
+    def __init__(self, env_overrides: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env_overrides = env_overrides or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"aep-live-daphne-{self.port}.log"
+
+    def start(self, timeout: float = 20.0) -> LiveServer:
+        env = {**test_database_env(), **self.env_overrides}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(DAPHNE), "-e", f"tcp:{self.port}:interface=127.0.0.1:backlog=4096", "aep.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited early; log: {self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/schema/", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(
+            f"daphne did not answer within {timeout}s; log: {self.log_path.read_text()[-3000:]}"
+        )
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def restart(self) -> LiveServer:
+        self.stop()
+        return self.start()
+
+
+@pytest.fixture
+def live_daphne(transactional_db: Any) -> Iterator[LiveServer]:
+    server = LiveServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def live_daphne_factory(transactional_db: Any) -> Iterator[Any]:
+    """Start several servers (optionally with extra environment); all are stopped after the test."""
+    servers: list[LiveServer] = []
+
+    def make(**env: str) -> LiveServer:
+        server = LiveServer(env_overrides=env)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.stop()
