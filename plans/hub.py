@@ -14,6 +14,7 @@ backoff and re-reads, per channel, what its subscribers may have missed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -159,10 +160,8 @@ class Hub:
         loop = self.loop
         if loop is None or loop.is_closed() or event.channel not in self.channels:
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop closed in between
             loop.call_soon_threadsafe(self.deliver, event)
-        except RuntimeError:  # the loop closed in between
-            pass
 
     async def fetch(self, channel: str, after: int) -> list[StoredEvent]:
         """Stored events after `after`; concurrent identical reads share one query."""
@@ -204,10 +203,8 @@ class Hub:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
-                try:
+                with contextlib.suppress(Exception):  # closing a broken connection
                     await client.aclose()
-                except Exception:  # noqa: S110  (closing a broken connection)
-                    pass
 
     def _deliver_redis_message(self, raw: bytes | str) -> None:
         try:

@@ -18,6 +18,7 @@ database connection for every open stream. Here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -65,10 +66,8 @@ class StreamRequest:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         cookies = SimpleCookie()
-        try:
+        with contextlib.suppress(Exception):  # a malformed cookie header is as good as none
             cookies.load(headers.get("cookie", ""))
-        except Exception:  # noqa: S110  (a malformed cookie header is as good as none)
-            pass
         session = cookies.get(settings.SESSION_COOKIE_NAME)
         org = (headers.get("x-org-id") or (query.get("org") or [""])[0]).strip() or None
         last = headers.get("last-event-id") or (query.get("lastEventId") or [None])[0]
@@ -145,8 +144,8 @@ async def _send_json(
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
-            ]
-            + headers,
+                *headers,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})
