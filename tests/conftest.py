@@ -97,4 +97,4 @@ def plan_b(bob, org_b):  # type: ignore[no-untyped-def]
     return plan
 
 
-from tests.live import live_daphne, live_daphne_factory  # noqa: E402, F401  (fixtures)
+from tests.live import _shared_daphne, live_daphne, live_daphne_factory  # noqa: E402, F401  (fixtures)

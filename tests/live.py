@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,8 @@ def test_database_env() -> dict[str, str]:
         user = settings.get("USER") or "postgres"
         env["DATABASE_URL"] = f"postgres://{user}@{host}:{port}/{settings['NAME']}"
     env["DJANGO_SETTINGS_MODULE"] = "aep.settings"
-    env.setdefault("SECRET_KEY", "live-test-secret-key")
+    env["SECRET_KEY"] = django_settings.SECRET_KEY  # sessions made by the tests must verify there
+    env.pop("REDIS_URL", None)  # cross-process tests pass it explicitly
     return env
 
 
@@ -97,13 +99,21 @@ class LiveServer:
         return self.start()
 
 
-@pytest.fixture
-def live_daphne(transactional_db: Any) -> Iterator[LiveServer]:
+@pytest.fixture(scope="session")
+def _shared_daphne(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServer]:
     server = LiveServer().start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def live_daphne(transactional_db: Any, _shared_daphne: LiveServer) -> LiveServer:
+    """One daphne for the session (restarted if a test stopped it); each test commits its own data."""
+    if _shared_daphne.process is None or _shared_daphne.process.poll() is not None:
+        _shared_daphne.start()
+    return _shared_daphne
 
 
 @pytest.fixture
