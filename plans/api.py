@@ -9,13 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from aep.api import OrgAPIView, org_schema
-from plans import selectors, services
+from plans import events, selectors, services
 from plans.serializers import (
     ArchivedOut,
     ArchiveIn,
+    PlanDetailOut,
     PlanListOut,
     PlanListQuery,
-    PlanOut,
     PlanStartedOut,
     PlanStartIn,
     StepAddedOut,
@@ -47,10 +47,13 @@ class PlanStartView(OrgAPIView):
 
 
 class PlanDetailView(OrgAPIView):
-    @org_schema(responses={200: PlanOut, **ERRORS, **NOT_FOUND}, summary="Get a plan with its steps")
+    @org_schema(responses={200: PlanDetailOut, **ERRORS, **NOT_FOUND}, summary="Get a plan with its steps")
     def get(self, request: Request, plan_id: str) -> Response:
         plan = selectors.get_plan(org=self.org, plan_id=plan_id)
-        return Response(plan_json(plan, selectors.plan_steps(plan)))
+        # Read the stream position before the steps: a client that connects with it as
+        # Last-Event-ID then misses nothing (it may see a step twice; step ids de-duplicate).
+        last_event_id = events.current_event_id(plan.id)
+        return Response({**plan_json(plan, selectors.plan_steps(plan)), "last_event_id": last_event_id})
 
 
 class StepAddView(OrgAPIView):

@@ -107,6 +107,12 @@ class PlanOut(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+class PlanDetailOut(PlanOut):
+    last_event_id = serializers.CharField(
+        help_text="SSE id of the plan's latest event: connect the stream with it as Last-Event-ID."
+    )
+
+
 class PlanStartedOut(serializers.Serializer):
     status = serializers.ChoiceField(choices=["started"])
     plan_id = serializers.UUIDField()

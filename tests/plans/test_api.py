@@ -80,7 +80,9 @@ class TestPlanRetrieval:
             "archived",
             "created_at",
             "updated_at",
+            "last_event_id",
         }
+        assert body["last_event_id"] == f"plan-{plan_a.id}:2"  # two steps, two events
         assert body["id"] == str(plan_a.id)
         assert body["org_id"] == "org-a"
         assert [s["text"] for s in body["steps"]] == ["Design the token schema", "Write the migration"]
