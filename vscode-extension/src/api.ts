@@ -278,7 +278,7 @@ export function errorFromNetwork(error: unknown, ctx: ErrorContext, timeoutMs?: 
   const name = (error as { name?: string } | null)?.name;
   if (name === "TimeoutError") {
     return new ApiError(
-      `The AEP server at ${ctx.serverUrl} did not answer${timeoutMs ? ` within ${Math.round(timeoutMs / 1000)} s` : ""}; is it running?`,
+      `The AEP server at ${ctx.serverUrl} did not answer${timeoutMs ? ` within ${formatDuration(timeoutMs)}` : ""}; is it running?`,
       "timeout",
       undefined,
       "openServerUrlSetting",
@@ -306,6 +306,10 @@ export function errorFromNetwork(error: unknown, ctx: ErrorContext, timeoutMs?: 
   }
   const message = error instanceof Error ? error.message : String(error);
   return new ApiError(`Request to ${ctx.serverUrl} failed: ${message}`, "network");
+}
+
+function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
 }
 
 /** Map anything thrown by the client or the stream into an ApiError. */
@@ -488,7 +492,8 @@ export class ApiClient {
   }
 }
 
-export function normalizeStep(raw: Partial<Step> & Record<string, unknown>): Step {
+export function normalizeStep(input: unknown): Step {
+  const raw = (input && typeof input === "object" ? input : {}) as Record<string, unknown>;
   return {
     id: String(raw.id ?? ""),
     text: String(raw.text ?? ""),
@@ -506,13 +511,14 @@ function participantName(raw: unknown): string {
   return String(raw ?? "");
 }
 
-export function normalizePlan(raw: Partial<Plan> & Record<string, unknown>): Plan {
+export function normalizePlan(input: unknown): Plan {
+  const raw = (input && typeof input === "object" ? input : {}) as Record<string, unknown>;
   return {
     id: String(raw.id ?? ""),
     org_id: String(raw.org_id ?? ""),
     title: String(raw.title ?? ""),
     description: String(raw.description ?? ""),
-    steps: Array.isArray(raw.steps) ? raw.steps.map((s) => normalizeStep(s as Step & Record<string, unknown>)) : [],
+    steps: Array.isArray(raw.steps) ? raw.steps.map(normalizeStep) : [],
     participants: Array.isArray(raw.participants) ? raw.participants.map(participantName) : [],
     archived: Boolean(raw.archived),
     created_at: String(raw.created_at ?? ""),

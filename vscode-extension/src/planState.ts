@@ -10,7 +10,8 @@ export type StreamMessage =
   | { kind: "connected"; planId?: string }
   | { kind: "step"; planId?: string; step: Step }
   | { kind: "archived"; planId?: string; memoryNodeId?: string }
-  /** The server could not replay what was missed (django-eventstream "stream-reset"): refetch. */
+  /** The server could not replay what was missed (`{"type":"reset"}`, or django-eventstream's
+   * "stream-reset"): refetch the plan. */
   | { kind: "reset" }
   /** django-eventstream "stream-error" (e.g. permission revoked mid-stream). */
   | { kind: "error"; message: string }
@@ -54,11 +55,13 @@ export function interpretStreamEvent(event: SseEvent): StreamMessage {
   switch (data.type) {
     case "connected":
       return { kind: "connected", planId };
+    case "reset":
+      return { kind: "reset" };
     case "step":
       if (data.id === undefined || data.id === null) {
         return { kind: "ignore" };
       }
-      return { kind: "step", planId, step: normalizeStep(data as Record<string, unknown>) };
+      return { kind: "step", planId, step: normalizeStep(data) };
     case "archived":
       return {
         kind: "archived",

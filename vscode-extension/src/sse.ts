@@ -233,6 +233,8 @@ export interface SseClientOptions {
   maxDelayMs?: number;
   /** No bytes (not even keep-alives) for this long: treat the connection as dead. 0 disables. */
   idleTimeoutMs?: number;
+  /** No response headers for this long after connecting: give up on this attempt. 0 disables. */
+  connectTimeoutMs?: number;
   /** Returns [0, 1); injected for deterministic tests. */
   random?: () => number;
   timer?: Timer;
@@ -255,6 +257,7 @@ export class SseClient {
   private baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly idleTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
   private readonly random: () => number;
   private readonly timer: Timer;
   private lastId: string;
@@ -270,6 +273,7 @@ export class SseClient {
     this.baseDelayMs = options.initialDelayMs ?? 500;
     this.maxDelayMs = options.maxDelayMs ?? 30_000;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 75_000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
     this.random = options.random ?? Math.random;
     this.timer = options.timer ?? realTimer;
     this.lastId = options.lastEventId ?? "";
@@ -357,10 +361,31 @@ export class SseClient {
   private async connectOnce(onOpen: () => void): Promise<{ error: unknown; fatal: boolean }> {
     const abort = new AbortController();
     this.abort = abort;
-    const conn = await this.options.connect({
-      lastEventId: this.lastId === "" ? undefined : this.lastId,
-      signal: abort.signal,
-    });
+    // A server that accepts the connection but never answers must not hang the client forever.
+    let connectTimedOut = false;
+    const connectTimer =
+      this.connectTimeoutMs > 0
+        ? this.timer.setTimeout(() => {
+            connectTimedOut = true;
+            abort.abort();
+          }, this.connectTimeoutMs)
+        : undefined;
+    let conn: SseConnection;
+    try {
+      conn = await this.options.connect({
+        lastEventId: this.lastId === "" ? undefined : this.lastId,
+        signal: abort.signal,
+      });
+    } catch (error) {
+      if (connectTimedOut) {
+        throw Object.assign(new Error(`No answer within ${this.connectTimeoutMs} ms`), { name: "TimeoutError" });
+      }
+      throw error;
+    } finally {
+      if (connectTimer !== undefined) {
+        this.timer.clearTimeout(connectTimer);
+      }
+    }
     if (conn.status !== 200) {
       const bodyText = await readSome(conn.body, 64 * 1024).catch(() => "");
       abort.abort();
@@ -423,7 +448,7 @@ export class SseClient {
       }
       parser.feed(decoder.decode());
       return {
-        error: idledOut ? new Error(`No data for ${this.idleTimeoutMs} ms`) : new Error("Event stream ended"),
+        error: idledOut ? new Error(`No data for ${this.idleTimeoutMs} ms`) : new Error("The event stream ended"),
         fatal: false,
       };
     } catch (error) {

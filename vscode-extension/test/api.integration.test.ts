@@ -1,0 +1,254 @@
+// The API client and the stream client against a REAL AEP server (Django + daphne).
+//
+//   AEP_TEST_SERVER_URL   e.g. http://127.0.0.1:8000 (unset: every test here is skipped)
+//   AEP_TEST_TOKEN        an API token (python manage.py create_api_token USERNAME --org ORG)
+//   AEP_TEST_ORG          an org (UUID or slug) the token's user is a member of
+//   AEP_TEST_OTHER_ORG    an org that exists but the token's user is NOT a member of
+//   AEP_TEST_REQUIRE_SERVER=1  optional (CI): fail instead of skipping when the URL is unset
+//
+// Run with `npm run test:integration` (also part of `npm test`, skipped when the URL is unset).
+import { describe, test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { ApiClient, ApiError, MESSAGES, toApiError, type Step } from "../src/api";
+import { interpretStreamEvent, type StreamMessage } from "../src/planState";
+import { SseClient, type SseEvent } from "../src/sse";
+import { waitFor } from "./helpers";
+
+const SERVER_URL = process.env.AEP_TEST_SERVER_URL ?? "";
+const TOKEN = process.env.AEP_TEST_TOKEN ?? "";
+const ORG = process.env.AEP_TEST_ORG ?? "";
+const OTHER_ORG = process.env.AEP_TEST_OTHER_ORG ?? "";
+const SKIP_REASON =
+  "AEP_TEST_SERVER_URL not set: start the Django server and set AEP_TEST_SERVER_URL, AEP_TEST_TOKEN, " +
+  "AEP_TEST_ORG and AEP_TEST_OTHER_ORG to run the integration tests";
+
+/**
+ * Skips when no server is configured (unless AEP_TEST_REQUIRE_SERVER=1, for CI: then a missing
+ * server is a failure, not a silent pass); fails loudly when the URL is set but not the rest.
+ */
+function requireServer(t: TestContext): boolean {
+  if (!SERVER_URL) {
+    assert.ok(process.env.AEP_TEST_REQUIRE_SERVER !== "1", `AEP_TEST_REQUIRE_SERVER=1 but ${SKIP_REASON}`);
+    t.skip(SKIP_REASON);
+    return false;
+  }
+  assert.ok(TOKEN, "AEP_TEST_SERVER_URL is set but AEP_TEST_TOKEN is not");
+  assert.ok(ORG, "AEP_TEST_SERVER_URL is set but AEP_TEST_ORG is not");
+  return true;
+}
+
+function client(overrides: { token?: string; orgId?: string } = {}): ApiClient {
+  return new ApiClient({ serverUrl: SERVER_URL, token: overrides.token ?? TOKEN, orgId: overrides.orgId ?? ORG });
+}
+
+/** Open the plan's stream and collect what it delivers (interpreted as the panel does). */
+function openStream(c: ApiClient, planId: string, lastEventId?: string) {
+  const raw: SseEvent[] = [];
+  const messages: StreamMessage[] = [];
+  const errors: Array<{ error: unknown; willRetry: boolean }> = [];
+  const stream = new SseClient({
+    connect: c.streamConnect(planId),
+    lastEventId,
+    onEvent: (e) => {
+      raw.push(e);
+      messages.push(interpretStreamEvent(e));
+    },
+    onError: (error, info) => errors.push({ error, willRetry: info.willRetry }),
+    initialDelayMs: 200,
+  });
+  stream.start();
+  return {
+    stream,
+    raw,
+    messages,
+    errors,
+    steps: () => messages.flatMap((m) => (m.kind === "step" ? [m.step] : [])),
+  };
+}
+
+const stamp = `${new Date().toISOString()} ${randomUUID().slice(0, 8)}`;
+
+describe("API client against a real AEP server", () => {
+  let planId = "";
+  let firstStep: Step | undefined;
+
+  test("lists active plans", async (t) => {
+    if (!requireServer(t)) return;
+    const list = await client().listPlans({ archived: false });
+    assert.ok(Array.isArray(list.plans));
+    assert.equal(typeof list.count, "number");
+    assert.ok(list.count >= list.plans.length);
+    for (const plan of list.plans) {
+      assert.equal(plan.archived, false);
+    }
+  });
+
+  test("starts a plan and reads it back", async (t) => {
+    if (!requireServer(t)) return;
+    const c = client();
+    planId = await c.startPlan({ title: `VS Code integration ${stamp}`, description: "from the extension tests", participants: ["ext-test"] });
+    assert.match(planId, /^[0-9a-f-]{36}$/i);
+    const plan = await c.getPlan(planId);
+    assert.equal(plan.id, planId);
+    assert.equal(plan.title, `VS Code integration ${stamp}`);
+    assert.equal(plan.description, "from the extension tests");
+    assert.deepEqual(plan.participants, ["ext-test"]);
+    assert.deepEqual(plan.steps, []);
+    assert.equal(plan.archived, false);
+    assert.ok(plan.org_id);
+    assert.match(plan.created_at, /^\d{4}-\d\d-\d\dT.*(Z|\+00:00)$/);
+    const list = await c.listPlans({ archived: false, limit: 200 });
+    assert.ok(list.plans.some((p) => p.id === planId), "the new plan is in the active list");
+  });
+
+  test("adds steps; they keep their order and have ids", async (t) => {
+    if (!requireServer(t)) return;
+    assert.ok(planId, "needs the plan from the previous test");
+    const c = client();
+    firstStep = await c.addStep({ planId, text: "first step <img src=x onerror=alert(1)>", owner: "ext-test" });
+    assert.ok(firstStep.id);
+    assert.equal(firstStep.text, "first step <img src=x onerror=alert(1)>");
+    assert.equal(firstStep.owner, "ext-test");
+    assert.match(firstStep.ts, /^\d{4}-\d\d-\d\dT.*(Z|\+00:00)$/);
+    const defaulted = await c.addStep({ planId, text: "second step" });
+    assert.ok(defaulted.owner, "owner defaults to the user's name");
+    const plan = await c.getPlan(planId);
+    assert.deepEqual(
+      plan.steps.map((s) => s.id),
+      [firstStep.id, defaulted.id],
+    );
+  });
+
+  test("validation errors come back as 400 with the field named", async (t) => {
+    if (!requireServer(t)) return;
+    const c = client();
+    await assert.rejects(c.addStep({ planId, text: "" }), (e: unknown) => e instanceof ApiError && e.status === 400 && /text/.test(e.message));
+    await assert.rejects(
+      c.addStep({ planId, text: "x".repeat(1001) }),
+      (e: unknown) => e instanceof ApiError && e.status === 400 && /text/.test(e.message),
+    );
+    await assert.rejects(
+      c.startPlan({ title: "t".repeat(256) }),
+      (e: unknown) => e instanceof ApiError && e.status === 400 && /title/.test(e.message),
+    );
+  });
+
+  test("an unknown plan is 404", async (t) => {
+    if (!requireServer(t)) return;
+    const missing = randomUUID();
+    await assert.rejects(
+      client().getPlan(missing),
+      (e: unknown) => e instanceof ApiError && e.status === 404 && e.message.includes(`Plan ${missing} was not found`),
+    );
+  });
+
+  test("the stream: connected first, then a step with the API's step id, every event with an id", async (t) => {
+    if (!requireServer(t)) return;
+    const c = client();
+    const s = openStream(c, planId);
+    try {
+      await waitFor(() => s.messages.some((m) => m.kind === "connected"), 10_000, "the connected event");
+      const firstMessage = s.raw.find((e) => e.type === "message");
+      assert.equal(interpretStreamEvent(firstMessage!).kind, "connected", "the first message event is connected");
+      const step = await c.addStep({ planId, text: `live ${stamp}` });
+      await waitFor(() => s.steps().some((x) => x.id === step.id), 10_000, "the step on the stream");
+      const live = s.steps().find((x) => x.id === step.id)!;
+      assert.deepEqual(live, step);
+      for (const e of s.raw) {
+        assert.ok(e.lastEventId, `event ${e.type} has an id`);
+      }
+      assert.deepEqual(s.errors, []);
+    } finally {
+      await s.stream.stop();
+    }
+  });
+
+  test("reconnecting with Last-Event-ID replays what was missed", async (t) => {
+    if (!requireServer(t)) return;
+    const c = client();
+    const first = openStream(c, planId);
+    let lastId = "";
+    try {
+      await waitFor(() => first.messages.some((m) => m.kind === "connected"), 10_000, "the connected event");
+      const marker = await c.addStep({ planId, text: `before the drop ${stamp}` });
+      await waitFor(() => first.steps().some((x) => x.id === marker.id), 10_000, "the marker step");
+      lastId = first.stream.lastEventId;
+      assert.ok(lastId);
+    } finally {
+      await first.stream.stop();
+    }
+    const missed = await c.addStep({ planId, text: `while disconnected ${stamp}` });
+    const second = openStream(c, planId, lastId);
+    try {
+      await waitFor(() => second.steps().some((x) => x.id === missed.id), 10_000, "the missed step, replayed");
+      assert.equal(second.steps().filter((x) => x.id === missed.id).length, 1);
+    } finally {
+      await second.stream.stop();
+    }
+  });
+
+  test("archives (safe to retry), then a step is refused with 409", async (t) => {
+    if (!requireServer(t)) return;
+    const c = client();
+    const s = openStream(c, planId);
+    try {
+      await waitFor(() => s.messages.some((m) => m.kind === "connected"), 10_000, "the connected event");
+      const archived = await c.archivePlan(planId);
+      assert.equal(archived.planId, planId);
+      assert.ok(archived.memoryNodeId);
+      await waitFor(() => s.messages.some((m) => m.kind === "archived"), 10_000, "the archived event");
+      const again = await c.archivePlan(planId);
+      assert.equal(again.memoryNodeId, archived.memoryNodeId, "archiving twice returns the same memory node");
+    } finally {
+      await s.stream.stop();
+    }
+    await assert.rejects(
+      c.addStep({ planId, text: "too late" }),
+      (e: unknown) => e instanceof ApiError && e.status === 409 && /archived/.test(e.message),
+    );
+    const plan = await c.getPlan(planId);
+    assert.equal(plan.archived, true);
+    const active = await c.listPlans({ archived: false, limit: 200 });
+    assert.ok(!active.plans.some((p) => p.id === planId));
+    const archivedList = await c.listPlans({ archived: true, limit: 200 });
+    assert.ok(archivedList.plans.some((p) => p.id === planId));
+  });
+
+  test("a bad token is 401, on the API and on the stream", async (t) => {
+    if (!requireServer(t)) return;
+    const bad = client({ token: "not-a-real-token-" + randomUUID() });
+    await assert.rejects(bad.listPlans(), (e: unknown) => e instanceof ApiError && e.status === 401 && e.message === MESSAGES.badToken);
+    const s = openStream(bad, planId || randomUUID());
+    try {
+      await waitFor(() => s.errors.length > 0, 10_000, "the stream's refusal");
+      assert.equal(s.errors[0].willRetry, false, "no reconnect loop after 401");
+      assert.equal(toApiError(s.errors[0].error, bad.errorContext(planId)).status, 401);
+    } finally {
+      await s.stream.stop();
+    }
+  });
+
+  test("an org the user is not a member of is 403", async (t) => {
+    if (!requireServer(t)) return;
+    if (!OTHER_ORG) {
+      t.skip("AEP_TEST_OTHER_ORG not set: the 403 test needs an org the token's user is not a member of");
+      return;
+    }
+    const outsider = client({ orgId: OTHER_ORG });
+    await assert.rejects(
+      outsider.listPlans(),
+      (e: unknown) => e instanceof ApiError && e.status === 403 && e.message === `You are not a member of org ${OTHER_ORG}; check aep.orgId.`,
+    );
+    await assert.rejects(outsider.startPlan({ title: "nope" }), (e: unknown) => e instanceof ApiError && e.status === 403);
+  });
+
+  test("a server that is down is reported as unreachable", async (t) => {
+    if (!requireServer(t)) return;
+    const down = new ApiClient({ serverUrl: "http://127.0.0.1:9", token: TOKEN, orgId: ORG });
+    await assert.rejects(
+      down.listPlans(),
+      (e: unknown) => e instanceof ApiError && e.kind === "network" && /^Cannot reach the AEP server at http:\/\/127\.0\.0\.1:9/.test(e.message),
+    );
+  });
+});
