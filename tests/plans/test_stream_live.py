@@ -207,3 +207,25 @@ class TestReplay:
             assert s.no_event(0.3)
         assert sorted(e.json["id"] for e in received) == sorted(ids)
         assert [int(e.id.rsplit(":", 1)[1]) for e in received] == list(range(3, 43))
+
+
+class TestStreamMetrics:
+    def test_open_streams_gauge_and_events_sent_counter(self, live_daphne, alice, org_a, plan_a):
+        def metric(name: str) -> float:
+            text = httpx.get(f"{live_daphne.url}/metrics").text
+            return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+        sent_before = metric("plan_stream_events_sent_total")
+        with (
+            stream(live_daphne, plan_a.id, auth(alice, org_a)) as one,
+            stream(live_daphne, plan_a.id, auth(alice, org_a)) as two,
+        ):
+            one.next_event(), two.next_event()
+            assert metric("plan_streams_open") == 2
+            post_step(live_daphne, alice, org_a, plan_a.id, "counted")
+            one.next_event(1.0), two.next_event(1.0)
+            assert metric("plan_stream_events_sent_total") == sent_before + 2
+        deadline = time.monotonic() + 3
+        while metric("plan_streams_open") != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert metric("plan_streams_open") == 0
