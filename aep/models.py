@@ -73,3 +73,26 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.resource_type}:{self.resource_id}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a write sent with an `Idempotency-Key`, replayed to retries.
+
+    Written in the same transaction as the write itself, so a retry sees either nothing (the first
+    attempt failed or is still running: it waits on the unique key) or the committed response."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path and body")
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "org", "key"], name="unique_idempotency_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.user_id} in {self.org_id})"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from aep.api import OrgAPIView, org_schema
+from aep.idempotency import idempotent
 from plans import events, selectors, services
 from plans.serializers import (
     ArchivedOut,
@@ -30,6 +32,14 @@ ERRORS = {
     403: OpenApiResponse(description="Not a member of the org"),
 }
 NOT_FOUND = {404: OpenApiResponse(description="No such plan in this org")}
+IDEMPOTENCY_ERRORS = {422: OpenApiResponse(description="Idempotency-Key reused for a different request")}
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    name="Idempotency-Key",
+    type=OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Retries with the same key return the first response and create nothing new.",
+)
 
 
 def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
@@ -39,7 +49,13 @@ def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
 
 
 class PlanStartView(OrgAPIView):
-    @org_schema(request=PlanStartIn, responses={200: PlanStartedOut, **ERRORS}, summary="Start a plan")
+    @org_schema(
+        request=PlanStartIn,
+        responses={200: PlanStartedOut, **ERRORS, **IDEMPOTENCY_ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        summary="Start a plan",
+    )
+    @idempotent
     def post(self, request: Request) -> Response:
         data = _validated(PlanStartIn, request.data)
         plan = services.start_plan(org=self.org, user=request.user, **data)
@@ -63,10 +79,13 @@ class StepAddView(OrgAPIView):
             200: StepAddedOut,
             **ERRORS,
             **NOT_FOUND,
+            **IDEMPOTENCY_ERRORS,
             409: OpenApiResponse(description="Plan archived"),
         },
+        parameters=[IDEMPOTENCY_PARAMETER],
         summary="Add a step to a plan",
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         data = _validated(StepAddIn, request.data)
         step = services.add_step(org=self.org, user=request.user, **data)
