@@ -72,6 +72,10 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Serve /metrics: every process' counters in multiprocess mode, plus the database-backed gauge."""
+    from aep.middleware import metrics_access_allowed
+
+    if not metrics_access_allowed(request):
+        return HttpResponse("Forbidden: /metrics is for allow-listed scrapers.\n", status=403)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

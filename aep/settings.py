@@ -7,6 +7,7 @@ REDIS_URL, SECRET_KEY, DEBUG=0 and ALLOWED_HOSTS; see README.md.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 import warnings
@@ -75,6 +76,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "aep.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -135,6 +137,18 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
 _db["ATOMIC_REQUESTS"] = False
 DATABASES = {"default": _db}
 
+# The cache holds throttle counts: shared through Redis when there is one, else per process.
+if REDIS_URL_FOR_CACHE := os.environ.get("REDIS_URL", ""):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL_FOR_CACHE,
+            "KEY_PREFIX": "aep",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Live events (django-eventstream) --------------------------------------------------------------
@@ -175,7 +189,16 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "aep.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": ["aep.throttling.WriteRateThrottle"],
 }
+
+# --- Abuse limits ---------------------------------------------------------------------------------
+API_WRITE_RATE = os.environ.get("API_WRITE_RATE", "600/min")  # per user; "off" disables
+MAX_STREAMS_PER_USER = env_int("MAX_STREAMS_PER_USER", 50)  # per server process
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = [
+    ipaddress.ip_network(net, strict=False) for net in env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+]
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Live Plan Mode API",

@@ -14,6 +14,7 @@ backoff and re-reads, per channel, what its subscribers may have missed.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -122,6 +123,7 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._inflight: dict[tuple[str, int], asyncio.Future[list[StoredEvent]]] = {}
         self._redis_task: asyncio.Task[None] | None = None
+        self.user_streams: collections.Counter[int] = collections.Counter()  # open streams per user
 
     # --- subscriptions (on the loop) ----------------------------------------------------------
     def subscribe(self, channel: str) -> Subscriber:

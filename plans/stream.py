@@ -113,9 +113,10 @@ def _authenticate(req: StreamRequest) -> Any:
     )
 
 
-def authorize(req: StreamRequest, wants_current: bool) -> int:
-    """Check the caller may read the plan, as the API does. Returns the channel's current event id
-    (when `wants_current`) so that a new stream starts from there. Raises StreamDenied."""
+def authorize(req: StreamRequest, wants_current: bool) -> tuple[int, int]:
+    """Check the caller may read the plan, as the API does. Returns the user's id and the channel's
+    current event id (when `wants_current`) so that a new stream starts from there. Raises
+    StreamDenied."""
     from aep.errors import NotFound
     from aep.tenancy import OrgRequired, org_for_user
     from plans.selectors import get_plan
@@ -130,7 +131,7 @@ def authorize(req: StreamRequest, wants_current: bool) -> int:
         plan = get_plan(org=org, plan_id=req.plan_id)
     except NotFound:
         raise StreamDenied(404, {"detail": "Plan not found."}) from None
-    return current_eid(plan_channel(plan.id)) if wants_current else 0
+    return user.pk, current_eid(plan_channel(plan.id)) if wants_current else 0
 
 
 async def _send_json(
@@ -235,7 +236,13 @@ async def plan_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> Non
     subscriber = hub.subscribe(plan_channel(plan_uuid)) if plan_uuid else None
     try:
         try:
-            current = await run_db(authorize, req, start is None)
+            user_id, current = await run_db(authorize, req, start is None)
+            if hub.user_streams[user_id] >= settings.MAX_STREAMS_PER_USER:
+                raise StreamDenied(
+                    429,
+                    {"detail": f"Too many open streams (at most {settings.MAX_STREAMS_PER_USER} per user)."},
+                    [(b"retry-after", b"5")],
+                )
         except StreamDenied as denied:
             await _send_json(send, denied.status, denied.body, denied.headers)
             return
@@ -255,10 +262,14 @@ async def plan_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> Non
             await send({"type": "http.response.body", "body": b""})
             return
         plan_streams_open.inc()
+        hub.user_streams[user_id] += 1
         try:
             await _serve(receive, PlanStream(send, subscriber, plan_uuid, req.html), start, current)
         finally:
             plan_streams_open.dec()
+            hub.user_streams[user_id] -= 1
+            if hub.user_streams[user_id] <= 0:
+                del hub.user_streams[user_id]
     finally:
         if subscriber is not None:
             hub.unsubscribe(subscriber)

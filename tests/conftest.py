@@ -21,6 +21,15 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_write_throttle(settings: Any) -> None:
+    """Throttling has its own tests; elsewhere a busy test must not be refused for its pace."""
+    from django.core.cache import cache
+
+    settings.API_WRITE_RATE = "off"
+    cache.clear()
+
+
 @pytest.fixture
 def org_a(db):  # type: ignore[no-untyped-def]
     return OrganizationFactory(id="org-a", name="Org A")

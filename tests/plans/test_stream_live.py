@@ -229,3 +229,27 @@ class TestStreamMetrics:
         while metric("plan_streams_open") != 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert metric("plan_streams_open") == 0
+
+
+class TestStreamCap:
+    def test_streams_per_user_are_capped_with_429(self, live_daphne_factory, alice, carol, org_a, plan_a):
+        server = live_daphne_factory(MAX_STREAMS_PER_USER="2")
+        opened = [stream(server, plan_a.id, auth(alice, org_a)) for _ in range(2)]
+        try:
+            for s in opened:
+                assert s.next_event().json["type"] == "connected"
+            with stream(server, plan_a.id, auth(alice, org_a)) as third:
+                assert third.status_code == 429
+                assert third.headers["retry-after"] == "5"
+            with stream(server, plan_a.id, auth(carol, org_a)) as other_user:
+                assert other_user.status_code == 200
+        finally:
+            for s in opened:
+                s.close()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            with stream(server, plan_a.id, auth(alice, org_a)) as again:
+                if again.status_code == 200:
+                    break
+            time.sleep(0.1)
+        assert again.status_code == 200  # closing streams frees the slots
