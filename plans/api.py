@@ -99,7 +99,9 @@ class PlanArchiveView(OrgAPIView):
         summary="Archive a plan into the memory graph (idempotent)",
     )
     def post(self, request: Request, plan_id: str) -> Response:
-        data = _validated(ArchiveIn, request.data or {})
+        # The body is optional; when there is one it must be a JSON object like any other.
+        body = {} if not request._request.body.strip() else request.data
+        data = _validated(ArchiveIn, body)
         plan = services.archive_plan(org=self.org, user=request.user, plan_id=plan_id, **data)
         return Response(
             {"status": "archived", "plan_id": str(plan.id), "memory_node_id": str(plan.memory_node_id)}

@@ -61,6 +61,15 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictUUIDField(serializers.UUIDField):
+    """A UUIDField that refuses numbers and booleans (DRF would turn 42 into a UUID)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value="")
+        return super().to_internal_value(data)
+
+
 class PlanStartIn(serializers.Serializer):
     title = StrictCharField(max_length=TITLE_MAX)
     description = StrictCharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True, default="")
@@ -73,13 +82,13 @@ class PlanStartIn(serializers.Serializer):
 
 
 class StepAddIn(serializers.Serializer):
-    plan_id = serializers.UUIDField()
+    plan_id = StrictUUIDField()
     text = StrictCharField(max_length=STEP_TEXT_MAX)
     owner = StrictCharField(max_length=OWNER_MAX, required=False, allow_blank=True)
 
 
 class ArchiveIn(serializers.Serializer):
-    context_id = serializers.UUIDField(required=False, allow_null=True)
+    context_id = StrictUUIDField(required=False, allow_null=True)
 
 
 class PlanListQuery(serializers.Serializer):

@@ -1,0 +1,42 @@
+"""Fixtures of the plan test modules: a snapshot of everything a plan request could write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django_eventstream.models import Event, EventCounter
+
+from aep.models import AuditLog, Membership, Organization
+from memory_graph.models import MemoryEdge, MemoryNode
+from plans.models import LivePlan, PlanStep
+
+
+def database_state() -> dict[str, Any]:
+    """Row counts of every table a plan request writes, and the mutable state of every plan."""
+    return {
+        "plans": sorted(
+            LivePlan.objects.values_list(
+                "id", "org_id", "title", "description", "step_count", "archived", "memory_node_id"
+            )
+        ),
+        "participants": sorted(
+            (str(plan_id), list(names))
+            for plan_id, names in LivePlan.objects.values_list("id", "participants")
+        ),
+        "steps": PlanStep.objects.count(),
+        "audit": AuditLog.objects.count(),
+        "events": Event.objects.count(),
+        "event_counters": sorted(EventCounter.objects.values_list("name", "value")),
+        "nodes": MemoryNode.objects.count(),
+        "edges": MemoryEdge.objects.count(),
+        "orgs": Organization.objects.count(),
+        "memberships": Membership.objects.count(),
+    }
+
+
+@pytest.fixture
+def db_state(db) -> Callable[[], dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Call it before and after a request: equal results mean the request wrote nothing."""
+    return database_state
