@@ -160,3 +160,26 @@ def test_redis_url_configures_eventstream_redis(url, expected, tmp_path):
 
 def test_without_redis_url_events_stay_in_process(tmp_path):
     assert settings_with({}, tmp_path)["EVENTSTREAM_REDIS"] is None
+
+
+def test_check_deploy_is_clean_with_the_documented_production_environment(tmp_path):
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DEBUG": "0",
+        "SECRET_KEY": "k" * 20 + "-production-secret-key-with-enough-entropy-0123456789",
+        "ALLOWED_HOSTS": "plans.example.com",
+        "SECURE_SSL_REDIRECT": "1",
+        "SECURE_HSTS_SECONDS": "31536000",
+        "SQLITE_PATH": str(tmp_path / "deploy.sqlite3"),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
