@@ -7,7 +7,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: run test migrate smoke lint format check-deploy clean venv dev-venv \
+.PHONY: run test fuzz migrate smoke lint format check-deploy clean venv dev-venv \
         pr19-dev pr19-test pr19-smoke pr19-migrate pr19-all
 
 $(VENV)/.installed: requirements.txt
@@ -36,6 +36,10 @@ test: dev-venv
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a broken setup"; exit 1; fi; \
 	  exit $$status
+
+## A longer schemathesis run than the one in `make test`.
+fuzz: dev-venv
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-500} $(PY) -m pytest tests/fuzz -q
 
 ## Start (if needed) a server and run the seed's curl flow: start, step, get, archive.
 smoke: migrate
