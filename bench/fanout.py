@@ -1,0 +1,238 @@
+"""Fan-out latency: N subscribers on one plan, steps POSTed at a fixed rate (open loop).
+
+Starts its own daphne (embedded SQLite by default, or --database-url / --redis-url), seeds a user and
+a plan, opens N streams from this process over loopback, sends the steps, and reports per-delivery
+latency (POST sent -> event received), step-add latency, completeness and duplicates.
+
+    .venv/bin/python bench/fanout.py --subscribers 100 --steps 50 --rate 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = Path(sys.executable)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else float("nan"),
+        "mean": statistics.fmean(values) if values else float("nan"),
+    }
+
+
+class Server:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        subprocess.run([str(PY), "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
+        self.process = subprocess.Popen(
+            [
+                str(PY.with_name("daphne")),
+                "-e",
+                f"tcp:{self.port}:interface=127.0.0.1:backlog=4096",
+                "aep.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{self.url}/api/schema/", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
+
+
+async def subscriber(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    ready: asyncio.Event,
+    arrivals: dict[str, list[float]],
+    expected: int,
+    stop: asyncio.Event,
+) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = [
+        f"GET {path} HTTP/1.0",
+        "Accept: text/event-stream",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    writer.write(("\r\n".join(request) + "\r\n\r\n").encode())
+    buffer = b""
+    seen = 0
+    connected = False
+    try:
+        while not stop.is_set():
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            now = time.perf_counter()
+            buffer += chunk
+            while b"\n\n" in buffer:
+                block, buffer = buffer.split(b"\n\n", 1)
+                for line in block.split(b"\n"):
+                    if line.startswith(b"data: "):
+                        data = json.loads(line[6:])
+                        if data["type"] == "connected" and not connected:
+                            connected = True
+                            ready.set()
+                        elif data["type"] == "step":
+                            arrivals.setdefault(data["text"], []).append(now)
+                            seen += 1
+            if seen >= expected:
+                break
+    finally:
+        writer.close()
+    return seen
+
+
+async def run(args: argparse.Namespace, server: Server, token: str, org: str) -> dict:
+    headers = {"Authorization": f"Token {token}", "X-Org-Id": org}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        plan_id = (await client.post("/api/plan/start", json={"title": "bench"})).json()["plan_id"]
+        path = f"/api/plan/{plan_id}/stream"
+        arrivals: dict[str, list[float]] = {}
+        stop = asyncio.Event()
+        readies = [asyncio.Event() for _ in range(args.subscribers)]
+        connect_started = time.perf_counter()
+        tasks = []
+        for i, ready in enumerate(readies):
+            tasks.append(
+                asyncio.create_task(subscriber(server.port, path, headers, ready, arrivals, args.steps, stop))
+            )
+            if i % 100 == 99:
+                await asyncio.sleep(0)
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=120)
+        connect_all = time.perf_counter() - connect_started
+        await asyncio.sleep(0.5)
+
+        sent_at: dict[str, float] = {}
+        add_latency: list[float] = []
+
+        async def post(i: int) -> None:
+            text = f"step-{i}"
+            sent_at[text] = time.perf_counter()
+            response = await client.post("/api/plan/step", json={"plan_id": plan_id, "text": text})
+            add_latency.append(time.perf_counter() - sent_at[text])
+            assert response.status_code == 200, response.text
+
+        posts = []
+        interval = 1.0 / args.rate
+        start = time.perf_counter()
+        for i in range(args.steps):
+            await asyncio.sleep(max(0.0, start + i * interval - time.perf_counter()))
+            posts.append(asyncio.create_task(post(i)))
+        await asyncio.gather(*posts)
+        done, _ = await asyncio.wait(tasks, timeout=30)
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        deliveries = [t - sent_at[text] for text, times in arrivals.items() for t in times]
+        received = sum(len(times) for times in arrivals.values())
+        duplicates = sum(max(0, len(times) - args.subscribers) for times in arrivals.values())
+        return {
+            "subscribers": args.subscribers,
+            "steps": args.steps,
+            "rate": args.rate,
+            "connect_all_s": round(connect_all, 3),
+            "fanout_ms": {k: round(v * 1000, 2) for k, v in summary(deliveries).items()},
+            "step_add_ms": {k: round(v * 1000, 2) for k, v in summary(add_latency).items()},
+            "completeness": received / (args.subscribers * args.steps),
+            "duplicates": duplicates,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=20.0, help="steps per second")
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--redis-url", default="")
+    args = parser.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="aep-bench-")
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_COOKIES": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    if args.database_url:
+        env["DATABASE_URL"] = args.database_url
+    else:
+        env["SQLITE_PATH"] = f"{tmp}/bench.sqlite3"
+    if args.redis_url:
+        env["REDIS_URL"] = args.redis_url
+    server = Server(env)
+    server.start()
+    try:
+        org = "bench"
+        out = subprocess.run(
+            [str(PY), "manage.py", "create_api_token", "bench", "--org", org],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        result = asyncio.run(run(args, server, out.strip().splitlines()[-1], org))
+    finally:
+        server.stop()
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
