@@ -39,7 +39,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -169,7 +169,7 @@ async def run(args: argparse.Namespace, server: Server, token: str, org: str) ->
             await asyncio.sleep(max(0.0, start + i * interval - time.perf_counter()))
             posts.append(asyncio.create_task(post(i)))
         await asyncio.gather(*posts)
-        done, _ = await asyncio.wait(tasks, timeout=30)
+        await asyncio.wait(tasks, timeout=30)
         stop.set()
         for task in tasks:
             task.cancel()
