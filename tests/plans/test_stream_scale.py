@@ -76,7 +76,7 @@ POOL = 10
 
 @needs_postgres
 def test_a_thousand_streams_on_one_process_share_a_small_pool(live_daphne_factory, alice, org_a, plan_a):
-    server = live_daphne_factory(DB_POOL_MAX_SIZE=str(POOL))
+    server = live_daphne_factory(DB_POOL_MAX_SIZE=str(POOL), MAX_STREAMS_PER_USER=str(STREAMS + 10))
     pid = server.process.pid
     before = _proc_status(pid)
     headers = auth(alice, org_a)
