@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
 from aep.models import Organization
+from memory_graph.documents import node_title
 
 
 class MemoryNode(models.Model):
+    """A piece of an org's memory. Written only by `memory_graph.services.create_node`.
+
+    `search_vector` is the PostgreSQL full-text index of the node (see `memory_graph.search`): filled by
+    `create_node`, searched through the GIN index `memnode_search_gin` that migration 0002 creates on
+    PostgreSQL only. On SQLite the column stays empty and the FTS5 table `memory_graph_fts` does the job.
+    Nodes are immutable: there is no update path that would leave the index stale.
+    """
+
     class Kind(models.TextChoices):
         PLAN_SESSION = "plan_session", "Plan session"
 
@@ -19,6 +29,7 @@ class MemoryNode(models.Model):
     content = models.TextField()
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    search_vector = SearchVectorField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -26,6 +37,11 @@ class MemoryNode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}"
+
+    @property
+    def title(self) -> str:
+        """What lists call the node: its title, else the start of its text."""
+        return node_title(content=self.content, metadata=self.metadata)
 
 
 class MemoryEdge(models.Model):

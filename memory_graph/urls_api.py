@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from memory_graph import api
+
+urlpatterns = [
+    path("search", api.MemorySearchView.as_view(), name="api-memory-search"),
+    path("nodes/<str:node_id>", api.MemoryNodeDetailView.as_view(), name="api-memory-node"),
+]

@@ -1,0 +1,64 @@
+"""The memory graph JSON API (DESIGN 4): search, and a node with its edges. Thin, like plans.api."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from aep.api import OrgAPIView, org_schema
+from memory_graph import selectors
+from memory_graph.serializers import (
+    NodeDetailOut,
+    SearchQueryIn,
+    SearchResultsOut,
+    node_detail_json,
+    node_json,
+)
+
+ERRORS = {
+    400: OpenApiResponse(
+        description="Invalid query parameter (named in the response), or the org is missing"
+    ),
+    401: OpenApiResponse(description="No or invalid credentials"),
+    403: OpenApiResponse(description="Not a member of the org"),
+}
+NOT_FOUND = {404: OpenApiResponse(description="No such node in this org")}
+
+
+def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class MemorySearchView(OrgAPIView):
+    @org_schema(
+        parameters=[SearchQueryIn],
+        responses={200: SearchResultsOut, **ERRORS},
+        summary="Search the org's memory graph, best match first",
+    )
+    def get(self, request: Request) -> Response:
+        query = _validated(SearchQueryIn, request.query_params)
+        nodes = selectors.search(
+            query=query["q"], org=self.org, kind=query.get("kind") or None, limit=query["limit"]
+        )
+        return Response({"results": [node_json(n) for n in nodes], "count": len(nodes)})
+
+
+class MemoryNodeDetailView(OrgAPIView):
+    @org_schema(
+        responses={200: NodeDetailOut, **ERRORS, **NOT_FOUND},
+        summary="Get a memory node with its edges both ways",
+    )
+    def get(self, request: Request, node_id: str) -> Response:
+        node = selectors.get_node(org=self.org, node_id=node_id)
+        return Response(
+            node_detail_json(
+                node,
+                selectors.edges_out(org=self.org, node=node),
+                selectors.edges_in(org=self.org, node=node),
+            )
+        )

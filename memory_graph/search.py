@@ -1,0 +1,316 @@
+"""Relevance search over memory nodes: how a node is indexed, how user text becomes a query.
+
+PostgreSQL: `MemoryNode.search_vector`, a weighted tsvector written by `create_node`, matched through the
+GIN index `memnode_search_gin` and ranked with `ts_rank`, all in the 'english' configuration (stemmed,
+so "migrations" finds "migration"; names are stemmed alike on both sides). Weights: title A,
+description and steps B, participants C; with ts_rank's default weights (A 1.0, B 0.4) a word in the
+title outranks any number of the same word in steps.
+
+SQLite: an FTS5 table `memory_graph_fts` (porter stemmer, accents removed), filled by `create_node` and
+emptied of a deleted node's row by a trigger; ranked with bm25 weighting title over body over people.
+
+Queries, on both: every word must match; the last word typed also matches as a prefix (search as you
+type: "authen" finds "authentication"). A half-typed word can run past its stem, though: "deploym"
+is not a prefix of "deploy", the lexeme "deployment" is stored as. So the last word also matches the
+stems its own first letters could be ("deploy", "deplo", ..., at least four letters); nodes found
+only that way come after the ones that match the word as typed.
+
+User text never reaches either query language as syntax: it is cut into words of letters and digits,
+each quoted as a literal, so quotes, `&`, `|`, `!`, `:`, `*`, parentheses or `NEAR` are just separators.
+English stop words are dropped (the same list as PostgreSQL's), so a query of only stop words or
+punctuation finds nothing, on either database, without asking it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import NotSupportedError, OperationalError, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+
+from aep.models import Organization
+from aep.tenancy import scope
+from memory_graph.documents import document_for
+from memory_graph.models import MemoryNode
+
+PG_CONFIG = "english"
+GIN_INDEX = "memnode_search_gin"
+FTS_TABLE = "memory_graph_fts"
+FTS_DELETE_TRIGGER = "memory_graph_fts_delete"
+
+MAX_QUERY_TERMS = 16
+MAX_TERM_LENGTH = 100
+# Stems a half-typed last word may have run past: its first letters, at least MIN_STEM of them, at
+# most MAX_SUFFIX fewer than typed (the longest suffixes stemmers strip: "authenticatio" -> "authent").
+MIN_STEM = 4
+MAX_SUFFIX = 6
+
+# bm25 weights of the FTS5 columns (node_id, org_id, kind, title, body, people); the first three
+# are not indexed.
+FTS_WEIGHTS = (0.0, 0.0, 0.0, 10.0, 2.5, 1.0)
+
+# PostgreSQL's english.stop (tsearch_data), so that both databases drop the same words.
+_ENGLISH_STOP = """
+    i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her
+    hers herself it its itself they them their theirs themselves what which who whom this that these
+    those am is are was were be been being have has had having do does did doing a an the and but if
+    or because as until while of at by for with about against between into through during before after
+    above below to from up down in out on off over under again further then once here there when where
+    why how all any both each few more most other some such no nor not only own same so than too very s
+    t can will just don should now
+    """
+STOP_WORDS = frozenset(_ENGLISH_STOP.split())
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def fold(text: str) -> str:
+    """Text without accents ("Déjà" -> "Deja"), for the index and the query alike: PostgreSQL's
+    'english' configuration keeps accents, SQLite's tokenizer removes them."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize("NFKC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """The words to find, all of them; `prefix` when the last one may be unfinished."""
+
+    terms: tuple[str, ...]
+    prefix: bool
+
+    @property
+    def stems(self) -> tuple[str, ...]:
+        """The stems the unfinished last word may already have run past: its first letters, longest
+        first ("deploym" -> "deploy", "deplo", "depl")."""
+        if not self.prefix:
+            return ()
+        word = self.terms[-1]
+        shortest = max(MIN_STEM, len(word) - MAX_SUFFIX)
+        stems = (word[:n] for n in range(len(word) - 1, shortest - 1, -1))
+        return tuple(stem for stem in stems if stem not in STOP_WORDS)
+
+
+def parse_query(text: str) -> ParsedQuery | None:
+    """The words of a user's query, or None when nothing in it can be searched for."""
+    words = [w[:MAX_TERM_LENGTH] for w in _WORD.findall(fold(text or "").lower())]
+    terms: list[str] = []
+    for word in words:
+        if word not in STOP_WORDS and word not in terms:
+            terms.append(word)
+    if not terms:
+        return None
+    # The last word typed is matched as a prefix (search as you type), unless it was a stop word,
+    # in which case the user has moved past the word before it.
+    prefix = words[-1] not in STOP_WORDS
+    if prefix and terms[-1] != words[-1]:
+        terms.remove(words[-1])
+        terms.append(words[-1])
+    if len(terms) > MAX_QUERY_TERMS:
+        terms = [*terms[: MAX_QUERY_TERMS - 1], terms[-1]]
+    return ParsedQuery(terms=tuple(terms), prefix=prefix)
+
+
+def _vendor(using: str) -> str:
+    return connections[using].vendor
+
+
+# --- Indexing -----------------------------------------------------------------------------------------
+
+_PG_VECTOR = (
+    "setweight(to_tsvector('english'::regconfig, %(title)s), 'A')"
+    " || setweight(to_tsvector('english'::regconfig, %(body)s), 'B')"
+    " || setweight(to_tsvector('english'::regconfig, %(people)s), 'C')"
+)
+
+
+def index_document(
+    connection: BaseDatabaseWrapper,
+    *,
+    table: str,
+    node_id: uuid.UUID,
+    org_id: str,
+    kind: str,
+    content: str,
+    metadata: dict[str, Any] | None,
+    replace: bool = False,
+) -> None:
+    """Write one node's search index entry. Plain SQL on a connection, so that migrations (which have
+    only historical models) index existing nodes exactly as `create_node` indexes new ones."""
+    document = document_for(content=content, metadata=metadata)
+    params: dict[str, Any] = {
+        "title": fold(document.title),
+        "body": fold(document.body),
+        "people": fold(document.people),
+    }
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            params["id"] = node_id
+            quoted = connection.ops.quote_name(table)
+            # Identifiers and the vector template are ours; the text goes in as parameters.
+            sql = f"UPDATE {quoted} SET search_vector = {_PG_VECTOR} WHERE id = %(id)s"  # noqa: S608
+            cursor.execute(sql, params)
+        elif connection.vendor == "sqlite":
+            if replace:
+                cursor.execute(f"DELETE FROM {FTS_TABLE} WHERE node_id = %s", [node_id.hex])  # noqa: S608
+            cursor.execute(
+                f"INSERT INTO {FTS_TABLE} (node_id, org_id, kind, title, body, people)"  # noqa: S608
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                [node_id.hex, org_id, kind, params["title"], params["body"], params["people"]],
+            )
+
+
+def index_node(node: MemoryNode, *, replace: bool = False) -> None:
+    index_document(
+        connections[node._state.db or "default"],
+        table=MemoryNode._meta.db_table,
+        node_id=node.id,
+        org_id=node.org_id,
+        kind=node.kind,
+        content=node.content,
+        metadata=node.metadata,
+        replace=replace,
+    )
+
+
+def create_structures(schema_editor: Any, *, node_table: str) -> None:
+    """The search index of the database: a GIN index on PostgreSQL, an FTS5 table on SQLite.
+
+    The FTS5 table keeps each node's org and kind beside its text, so that a search filters on them
+    without a lookup per matching row (nodes never change org or kind); results are still fetched
+    through the org-scoped queryset. A trigger removes a deleted node's row. Django rebuilds a SQLite
+    table to alter it (copy, drop, rename), which drops its triggers: a migration that alters
+    `memorynode` must call this again (it is idempotent).
+    """
+    connection = schema_editor.connection
+    quoted = schema_editor.quote_name(node_table)
+    if connection.vendor == "postgresql":
+        # fastupdate off: nodes are written once (an archive) and searched often. With it on, new
+        # entries wait in a pending list that every search must scan until a vacuum merges them, and
+        # the planner, pricing that list, turns to a sequential scan.
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {GIN_INDEX} ON {quoted} "
+            "USING gin (search_vector) WITH (fastupdate = off)"
+        )
+    elif connection.vendor == "sqlite":
+        try:
+            schema_editor.execute(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
+                "node_id UNINDEXED, org_id UNINDEXED, kind UNINDEXED, title, body, people,"
+                " tokenize = 'porter unicode61 remove_diacritics 2')"
+            )
+        except OperationalError as error:
+            raise NotSupportedError(f"Memory search on SQLite needs FTS5: {error}") from error
+        # `ORDER BY rank` then means bm25 with our column weights (FTS5 keeps this setting).
+        weights = ", ".join(str(w) for w in FTS_WEIGHTS)
+        schema_editor.execute(
+            f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rank) VALUES ('rank', 'bm25({weights})')"  # noqa: S608
+        )
+        schema_editor.execute(
+            f"CREATE TRIGGER IF NOT EXISTS {FTS_DELETE_TRIGGER} AFTER DELETE ON {quoted} "  # noqa: S608
+            f"BEGIN DELETE FROM {FTS_TABLE} WHERE node_id = old.id; END"
+        )
+
+
+def drop_structures(schema_editor: Any, *, node_table: str) -> None:
+    connection = schema_editor.connection
+    if connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP INDEX IF EXISTS {GIN_INDEX}")
+    elif connection.vendor == "sqlite":
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {FTS_DELETE_TRIGGER}")
+        schema_editor.execute(f"DROP TABLE IF EXISTS {FTS_TABLE}")
+
+
+# --- Querying -----------------------------------------------------------------------------------------
+
+
+def _pg_queries(query: ParsedQuery) -> tuple[SearchQuery, SearchQuery]:
+    """(what a node must match, what it matches when the last word is found as typed). The words
+    hold only letters and digits, so quoted they are literals whatever the user typed."""
+    *whole, last = query.terms
+    typed = f"'{last}'" + (":*" if query.prefix else "")
+    last_match = "( " + " | ".join([typed, *(f"'{stem}'" for stem in query.stems)]) + " )"
+    match = " & ".join([*(f"'{word}'" for word in whole), last_match])
+    return (
+        SearchQuery(match, config=PG_CONFIG, search_type="raw"),
+        SearchQuery(typed, config=PG_CONFIG, search_type="raw"),
+    )
+
+
+def _fts_queries(query: ParsedQuery) -> tuple[str, str | None]:
+    """FTS5 match expressions: (the words as typed, the same with the last word widened to its
+    possible stems, or None when there are none)."""
+    *whole, last = query.terms
+    typed = f'"{last}"' + ("*" if query.prefix else "")
+    words = [f'"{word}"' for word in whole]
+    widened = None
+    if query.stems:
+        widened = " AND ".join([*words, "(" + " OR ".join([typed, *(f'"{s}"' for s in query.stems)]) + ")"])
+    return " AND ".join([*words, typed]), widened
+
+
+def search_nodes(*, org: Organization, kind: str | None, query: ParsedQuery, limit: int) -> list[MemoryNode]:
+    """The org's nodes (of `kind`, if given) that match, best first, each with a `rank`: higher is
+    better, and only the order is meaningful (the scale differs between databases and queries)."""
+    nodes = scope(MemoryNode.objects, org)
+    if kind:
+        nodes = nodes.filter(kind=kind)
+    vendor = _vendor(nodes.db)
+    if vendor == "postgresql":
+        return list(postgres_search(nodes, query=query)[:limit])
+    if vendor == "sqlite":
+        return _search_sqlite(nodes, org_id=org.id, kind=kind, query=query, limit=limit)
+    raise NotSupportedError(f"Memory search is not implemented for {vendor}.")
+
+
+def postgres_search(nodes: QuerySet[MemoryNode], *, query: ParsedQuery) -> QuerySet[MemoryNode]:
+    """The matching nodes, ranked. `@@` on the indexed column is what lets the GIN index answer."""
+    match, typed = _pg_queries(query)
+    ranked = nodes.filter(search_vector=match).annotate(rank=SearchRank(F("search_vector"), match))
+    order = ["-rank", "-created_at", "-id"]
+    if query.stems:
+        as_typed = ExpressionWrapper(Q(search_vector=typed), output_field=BooleanField())
+        ranked = ranked.annotate(as_typed=as_typed)
+        order.insert(0, "-as_typed")
+    return ranked.defer("search_vector").order_by(*order)
+
+
+def _fts_ranked(
+    nodes: QuerySet[MemoryNode], *, org_id: str, kind: str | None, match: str, limit: int
+) -> list[tuple[uuid.UUID, float]]:
+    sql = f"SELECT node_id, rank FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s AND org_id = %s"  # noqa: S608
+    params: list[Any] = [match, org_id]
+    if kind:
+        sql += " AND kind = %s"
+        params.append(kind)
+    with connections[nodes.db].cursor() as cursor:
+        cursor.execute(f"{sql} ORDER BY rank, rowid DESC LIMIT %s", [*params, limit])
+        # bm25 is negative, lower is better: turn it round so that higher is better, as on PostgreSQL.
+        return [(uuid.UUID(node_id), -rank) for node_id, rank in cursor.fetchall()]
+
+
+def _search_sqlite(
+    nodes: QuerySet[MemoryNode], *, org_id: str, kind: str | None, query: ParsedQuery, limit: int
+) -> list[MemoryNode]:
+    typed, widened = _fts_queries(query)
+    hits = dict(_fts_ranked(nodes, org_id=org_id, kind=kind, match=typed, limit=limit))
+    if widened is not None and len(hits) < limit:
+        # Stem matches only fill the page after the matches of the word as typed (two queries rather
+        # than one ordered by both: FTS5 would have to run the second match for every row).
+        widened_hits = _fts_ranked(nodes, org_id=org_id, kind=kind, match=widened, limit=limit + len(hits))
+        for node_id, rank in widened_hits:
+            if len(hits) == limit:
+                break
+            hits.setdefault(node_id, rank)
+    found = {node.id: node for node in nodes.filter(id__in=hits).defer("search_vector")}
+    result = []
+    for node_id, rank in hits.items():
+        if node_id in found:
+            found[node_id].rank = rank
+            result.append(found[node_id])
+    return result

@@ -1,0 +1,52 @@
+"""Reads of the memory graph, always scoped to one org."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from aep.errors import InvalidInput, NotFound
+from aep.models import Organization
+from aep.tenancy import scope
+from memory_graph import search as engine
+from memory_graph.models import MemoryEdge, MemoryNode
+
+SEARCH_LIMIT_DEFAULT = 20
+SEARCH_LIMIT_MAX = 100
+
+
+def search(
+    *, query: str, org: Organization, kind: str | None = None, limit: int = SEARCH_LIMIT_DEFAULT
+) -> list[MemoryNode]:
+    """The org's nodes that match `query`, best match first, each with a `rank` attribute.
+
+    Any text is a valid query: one with nothing searchable in it (empty, punctuation, stop words)
+    finds nothing. The last word matches as a prefix, for search as you type.
+    """
+    if not 1 <= limit <= SEARCH_LIMIT_MAX:
+        raise InvalidInput(f"Ensure this value is between 1 and {SEARCH_LIMIT_MAX}.", field="limit")
+    parsed = engine.parse_query(query)
+    if parsed is None:
+        return []
+    return engine.search_nodes(org=org, kind=kind, query=parsed, limit=limit)
+
+
+def get_node(*, org: Organization, node_id: uuid.UUID | str) -> MemoryNode:
+    """The node, or NotFound: also for a malformed id or another org's node."""
+    try:
+        node_uuid = node_id if isinstance(node_id, uuid.UUID) else uuid.UUID(str(node_id))
+    except ValueError:
+        raise NotFound("Memory node not found.") from None
+    node = scope(MemoryNode.objects, org).defer("search_vector").filter(id=node_uuid).first()
+    if node is None:
+        raise NotFound("Memory node not found.")
+    return node
+
+
+def edges_out(*, org: Organization, node: MemoryNode) -> QuerySet[MemoryEdge]:
+    return scope(MemoryEdge.objects, org).filter(source=node).order_by("created_at", "id")
+
+
+def edges_in(*, org: Organization, node: MemoryNode) -> QuerySet[MemoryEdge]:
+    return scope(MemoryEdge.objects, org).filter(target=node).order_by("created_at", "id")

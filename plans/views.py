@@ -1,0 +1,181 @@
+"""Server-rendered plan pages (DESIGN 8). Thin adapters: resolve the org (`org_page`), validate a form,
+call one service, render. Steps arriving live are rendered by the stream from the same partial
+(`plans/_step.html`) the page uses."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.timesince import timesince
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from aep.errors import DomainError, NotFound
+from aep.models import Organization
+from aep.pages import org_page
+from aep.tenancy import scope
+from plans import events, services
+from plans.forms import PlanForm, StepForm
+from plans.models import LivePlan
+from plans.selectors import get_plan, plan_steps
+
+PLANS_PER_PAGE = 24
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _plan_or_404(org: Organization, plan_id: uuid.UUID | str) -> LivePlan:
+    try:
+        return get_plan(org=org, plan_id=plan_id)
+    except NotFound:
+        raise Http404("Plan not found.") from None
+
+
+def _stream_url(plan: LivePlan, org: Organization, last_event_id: str | None) -> str:
+    """The page's live connection (DESIGN 5): session-authenticated, org as `?org=` (EventSource
+    cannot send headers), HTML fragments as named events, and resuming after `last_event_id`."""
+    params: dict[str, Any] = {"org": org.id, "html": 1}
+    if last_event_id:
+        params["lastEventId"] = last_event_id
+    return f"/api/plan/{plan.id}/stream?{urlencode(params)}"
+
+
+def _ago(when: datetime.datetime, now: datetime.datetime) -> str:
+    if now - when < datetime.timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(when, now, depth=1)} ago"
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("plan-list")
+
+
+@require_safe
+@org_page
+def plan_list(request: HttpRequest, org: Organization) -> HttpResponse:
+    show_archived = request.GET.get("archived") == "1"
+    plans = scope(LivePlan.objects, org).filter(archived=show_archived).order_by("-updated_at", "-id")
+    page = Paginator(plans, PLANS_PER_PAGE).get_page(request.GET.get("page"))
+    cards = list(page.object_list)
+    now = timezone.now()
+    for plan in cards:
+        plan.updated_ago = _ago(plan.updated_at, now)  # type: ignore[attr-defined]
+    return render(
+        request,
+        "plans/plan_list.html",
+        {"page": page, "plans": cards, "show_archived": show_archived},
+    )
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@org_page
+def plan_new(request: HttpRequest, org: Organization) -> HttpResponse:
+    form = PlanForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        try:
+            plan = services.start_plan(org=org, user=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            form.add_domain_error(exc)
+        else:
+            return redirect("plan-detail", plan_id=plan.id)
+    return render(request, "plans/plan_new.html", {"form": form}, status=422 if form.errors else 200)
+
+
+def _detail_page(
+    request: HttpRequest, org: Organization, plan_id: uuid.UUID, *, step_form: StepForm | None = None
+) -> HttpResponse:
+    plan = _plan_or_404(org, plan_id)
+    # The id of the last event on the plan's channel, read BEFORE the plan and its steps: the stream
+    # then replays everything after it, so a step (or the archive) committed between this render and
+    # the browser connecting still arrives. Anything both rendered and replayed is dropped by id in
+    # static/js/plan.js. The plan is re-read for the same reason (it may have been archived meanwhile).
+    last_event_id = None if plan.archived else events.current_event_id(plan.id)
+    plan.refresh_from_db()
+    steps = list(plan_steps(plan))
+    if step_form is None:
+        step_form = StepForm(initial={"owner": services.display_name(request.user)})
+    status = 422 if step_form.errors else 200
+    context = {
+        "plan": plan,
+        "steps": steps,
+        "step_form": step_form,
+        "stream_url": None if plan.archived else _stream_url(plan, org, last_event_id),
+    }
+    return render(request, "plans/plan_detail.html", context, status=status)
+
+
+@require_safe
+@org_page
+def plan_detail(request: HttpRequest, org: Organization, plan_id: uuid.UUID) -> HttpResponse:
+    return _detail_page(request, org, plan_id)
+
+
+def _focus_text(form: StepForm) -> None:
+    """Swapped-in forms put the cursor back in the text (htmx focuses `[autofocus]` in new content)."""
+    form.fields["text"].widget.attrs["autofocus"] = True
+
+
+@require_POST
+@org_page
+def step_add(request: HttpRequest, org: Organization, plan_id: uuid.UUID) -> HttpResponse:
+    """Add a step. From htmx: the step's fragment (appended to the list) plus a fresh form swapped
+    out-of-band; without JavaScript: back to the page. Invalid: the form again with its errors."""
+    plan = _plan_or_404(org, plan_id)
+    form = StepForm(request.POST)
+    if form.is_valid():
+        try:
+            step = services.add_step(
+                org=org,
+                user=request.user,
+                plan_id=plan.id,
+                text=form.cleaned_data["text"],
+                owner=form.cleaned_data["owner"] or None,
+            )
+        except NotFound:
+            raise Http404("Plan not found.") from None
+        except DomainError as exc:
+            form.add_domain_error(exc)
+        else:
+            if not _is_htmx(request):
+                return redirect("plan-detail", plan_id=plan.id)
+            fresh = StepForm(initial={"owner": step.owner})
+            _focus_text(fresh)
+            return render(
+                request,
+                "plans/step_added.html",
+                {"plan": plan, "step": step, "step_form": fresh},
+            )
+    if not _is_htmx(request):
+        return _detail_page(request, org, plan.id, step_form=form)
+    _focus_text(form)
+    response = render(request, "plans/_step_form.html", {"plan": plan, "step_form": form}, status=422)
+    response["HX-Retarget"] = "#add-step-form"
+    response["HX-Reswap"] = "outerHTML"
+    return response
+
+
+@require_POST
+@org_page
+def plan_archive(request: HttpRequest, org: Organization, plan_id: uuid.UUID) -> HttpResponse:
+    try:
+        plan = services.archive_plan(org=org, user=request.user, plan_id=plan_id)
+    except NotFound:
+        raise Http404("Plan not found.") from None
+    messages.success(request, f"“{plan.title}” was archived and saved to memory.")
+    target = reverse("plan-list")
+    if _is_htmx(request):
+        response = HttpResponse(status=200)
+        response["HX-Redirect"] = target
+        return response
+    return redirect(target)
