@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Max
 from django.utils import timezone
 from django_eventstream.models import Event as EventRow
 from django_eventstream.models import EventCounter
@@ -76,6 +75,16 @@ def current_eid(channel: str) -> int:
     return EventCounter.objects.filter(name=channel).values_list("value", flat=True).first() or 0
 
 
+def current_eids(channels: list[str]) -> dict[str, int]:
+    """The current event id of each channel (channels with no event yet are left out)."""
+    counters: dict[str, int] = {}
+    for start in range(0, len(channels), 500):
+        counters.update(
+            EventCounter.objects.filter(name__in=channels[start : start + 500]).values_list("name", "value")
+        )
+    return counters
+
+
 def events_after(channel: str, after: int, limit: int = 500) -> list[StoredEvent]:
     """Stored events of `channel` with eid > `after`, oldest first. Raises ReplayGap when the next
     event (after + 1) should exist but was trimmed, or when `after` is beyond the channel's last id."""
@@ -93,7 +102,3 @@ def events_after(channel: str, after: int, limit: int = 500) -> list[StoredEvent
         if after < last:
             raise ReplayGap(f"events after {after} of {channel} were trimmed")
     return [StoredEvent(channel, eid, kind, json.loads(data)) for eid, kind, data in rows]
-
-
-def last_stored_eid(channel: str) -> int:
-    return EventRow.objects.filter(channel=channel).aggregate(m=Max("eid"))["m"] or 0

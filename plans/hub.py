@@ -8,7 +8,11 @@ REDIS_URL, from every process through Redis pub/sub (django-eventstream's messag
 Nothing is lost between the two: event ids are gap-free per channel, so a subscriber that sees id N+2
 after N knows that N+1 is missing and reads it from storage (`fetch`, coalesced so that a thousand
 subscribers of one plan cause one query). After a lost Redis connection the hub reconnects with
-backoff and re-reads, per channel, what its subscribers may have missed.
+backoff and re-reads, per channel, what its subscribers may have missed. And every
+`STREAM_POLL_SECONDS` (default 2) one query compares the stored event counters of all subscribed
+channels with what was delivered, so events written by a process that could not publish to this one
+(a management command, the admin on another worker without Redis, a publish lost to a crash) still
+arrive, a little later.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import collections
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any, TypeVar
@@ -27,10 +32,11 @@ from django.conf import settings
 from django.db import connection
 
 from aep.metrics import plan_stream_events_sent
-from plans.event_storage import StoredEvent, events_after
+from plans.event_storage import ReplayGap, StoredEvent, current_eids, events_after
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+POLL_SECONDS = float(os.environ.get("STREAM_POLL_SECONDS", "2"))
 
 
 async def run_db(fn: Callable[..., T], *args: Any) -> T:
@@ -124,15 +130,19 @@ class Hub:
         self._inflight: dict[tuple[str, int], asyncio.Future[list[StoredEvent]]] = {}
         self._redis_task: asyncio.Task[None] | None = None
         self.user_streams: collections.Counter[int] = collections.Counter()  # open streams per user
+        self.delivered: dict[str, int] = {}  # highest event id delivered, per subscribed channel
+        self._poll_task: asyncio.Task[None] | None = None
 
     # --- subscriptions (on the loop) ----------------------------------------------------------
     def subscribe(self, channel: str) -> Subscriber:
         loop = asyncio.get_running_loop()
         if self.loop is not loop:
             self.loop = loop
-            self._redis_task = None
+            self._redis_task = self._poll_task = None
         if self._redis_task is None and getattr(settings, "EVENTSTREAM_REDIS", None):
             self._redis_task = loop.create_task(self._listen_redis())
+        if self._poll_task is None and POLL_SECONDS > 0:
+            self._poll_task = loop.create_task(self._poll_storage())
         subscriber = Subscriber(channel)
         self.channels.setdefault(channel, set()).add(subscriber)
         return subscriber
@@ -143,6 +153,7 @@ class Hub:
             subscribers.discard(subscriber)
             if not subscribers:
                 del self.channels[subscriber.channel]
+                self.delivered.pop(subscriber.channel, None)
 
     def stream_count(self) -> int:
         return sum(len(s) for s in self.channels.values())
@@ -152,6 +163,8 @@ class Hub:
         subscribers = self.channels.get(event.channel)
         if not subscribers:
             return
+        if event.eid > self.delivered.get(event.channel, 0):
+            self.delivered[event.channel] = event.eid
         item = EncodedEvent(event)
         for subscriber in subscribers:
             subscriber.push(item)
@@ -225,10 +238,36 @@ class Hub:
             return
         self.deliver(event)
 
+    async def _poll_storage(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                await self._catch_up_from_storage()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("stream storage poll failed", exc_info=True)
+
+    async def _catch_up_from_storage(self) -> None:
+        """One query for the event counters of every subscribed channel; deliver what is newer than
+        anything this process has delivered or its subscribers have seen."""
+        if not self.channels:
+            return
+        counters = await run_db(current_eids, list(self.channels))
+        for channel, stored in counters.items():
+            subscribers = self.channels.get(channel)
+            if not subscribers:
+                continue
+            known = max(self.delivered.get(channel, 0), max(s.last_sent for s in subscribers))
+            if stored > known:
+                try:
+                    for event in await self.fetch(channel, known):
+                        self.deliver(event)
+                except ReplayGap:
+                    continue
+
     async def _resync(self) -> None:
         """Deliver, per channel, what was stored after the oldest position among its subscribers."""
-        from plans.event_storage import ReplayGap
-
         for channel, subscribers in list(self.channels.items()):
             if not subscribers:
                 continue

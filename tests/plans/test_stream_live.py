@@ -253,3 +253,20 @@ class TestStreamCap:
                     break
             time.sleep(0.1)
         assert again.status_code == 200  # closing streams frees the slots
+
+
+class TestEventsFromOtherProcesses:
+    def test_a_step_written_by_another_process_without_redis_still_arrives(
+        self, live_daphne_factory, alice, org_a, plan_a
+    ):
+        """E.g. the admin on another worker or a management command: no publish reaches this
+        server, but its storage poll finds the event."""
+        from plans import services
+
+        server = live_daphne_factory(STREAM_POLL_SECONDS="0.3")
+        with stream(server, plan_a.id, auth(alice, org_a)) as s:
+            s.next_event()
+            step = services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text="from a script")
+            event = s.next_event(timeout=3.0)
+            assert s.no_event(0.5)
+        assert event.json["id"] == str(step.id)
