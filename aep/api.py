@@ -6,7 +6,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -27,6 +27,22 @@ ORG_QUERY_PARAMETER = OpenApiParameter(
     required=False,
     description="The org, for clients that cannot send headers (EventSource).",
 )
+
+
+API_ERRORS = {
+    400: OpenApiResponse(
+        description="Invalid input (the field or parameter is named), or the org is missing"
+    ),
+    401: OpenApiResponse(description="No or invalid credentials"),
+    403: OpenApiResponse(description="Not a member of the org"),
+}
+
+
+def validated(serializer_class: type, data: Any) -> dict[str, Any]:
+    """Validate request data with a DRF serializer; invalid data raises a 400 naming the fields."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 def org_schema(**kwargs: Any) -> Any:

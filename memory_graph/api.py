@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aep.api import OrgAPIView, org_schema
+from aep.api import API_ERRORS, OrgAPIView, org_schema, validated
 from memory_graph import selectors
 from memory_graph.serializers import (
     NodeDetailOut,
@@ -18,20 +16,8 @@ from memory_graph.serializers import (
     node_json,
 )
 
-ERRORS = {
-    400: OpenApiResponse(
-        description="Invalid query parameter (named in the response), or the org is missing"
-    ),
-    401: OpenApiResponse(description="No or invalid credentials"),
-    403: OpenApiResponse(description="Not a member of the org"),
-}
+ERRORS = API_ERRORS
 NOT_FOUND = {404: OpenApiResponse(description="No such node in this org")}
-
-
-def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class MemorySearchView(OrgAPIView):
@@ -41,7 +27,7 @@ class MemorySearchView(OrgAPIView):
         summary="Search the org's memory graph, best match first",
     )
     def get(self, request: Request) -> Response:
-        query = _validated(SearchQueryIn, request.query_params)
+        query = validated(SearchQueryIn, request.query_params)
         nodes = selectors.search(
             query=query["q"], org=self.org, kind=query.get("kind") or None, limit=query["limit"]
         )

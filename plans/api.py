@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aep.api import OrgAPIView, org_schema
+from aep.api import API_ERRORS, OrgAPIView, org_schema, validated
 from aep.idempotency import idempotent
 from plans import events, selectors, services
 from plans.serializers import (
@@ -26,11 +24,7 @@ from plans.serializers import (
     step_json,
 )
 
-ERRORS = {
-    400: OpenApiResponse(description="Invalid input, or the org is missing"),
-    401: OpenApiResponse(description="No or invalid credentials"),
-    403: OpenApiResponse(description="Not a member of the org"),
-}
+ERRORS = API_ERRORS
 NOT_FOUND = {404: OpenApiResponse(description="No such plan in this org")}
 IDEMPOTENCY_ERRORS = {422: OpenApiResponse(description="Idempotency-Key reused for a different request")}
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -42,12 +36,6 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class PlanStartView(OrgAPIView):
     @org_schema(
         request=PlanStartIn,
@@ -57,7 +45,7 @@ class PlanStartView(OrgAPIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        data = _validated(PlanStartIn, request.data)
+        data = validated(PlanStartIn, request.data)
         plan = services.start_plan(org=self.org, user=request.user, **data)
         return Response({"status": "started", "plan_id": str(plan.id)})
 
@@ -87,7 +75,7 @@ class StepAddView(OrgAPIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        data = _validated(StepAddIn, request.data)
+        data = validated(StepAddIn, request.data)
         step = services.add_step(org=self.org, user=request.user, **data)
         return Response({"status": "step_added", "step": step_json(step)})
 
@@ -101,7 +89,7 @@ class PlanArchiveView(OrgAPIView):
     def post(self, request: Request, plan_id: str) -> Response:
         # The body is optional; when there is one it must be a JSON object like any other.
         body = {} if not request._request.body.strip() else request.data
-        data = _validated(ArchiveIn, body)
+        data = validated(ArchiveIn, body)
         plan = services.archive_plan(org=self.org, user=request.user, plan_id=plan_id, **data)
         return Response(
             {"status": "archived", "plan_id": str(plan.id), "memory_node_id": str(plan.memory_node_id)}
@@ -115,7 +103,7 @@ class PlanListView(OrgAPIView):
         summary="List the org's plans, most recently updated first",
     )
     def get(self, request: Request) -> Response:
-        query = _validated(PlanListQuery, request.query_params)
+        query = validated(PlanListQuery, request.query_params)
         archived = {"true": True, "false": False}.get(query.get("archived", ""))
         plans, total = selectors.list_plans(
             org=self.org, archived=archived, limit=query["limit"], offset=query["offset"]
