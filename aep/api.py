@@ -38,6 +38,14 @@ API_ERRORS = {
 }
 
 
+def uuid_path_parameter(name: str, what: str) -> OpenApiParameter:
+    """A UUID path parameter. The route takes any string (a malformed id is a JSON 404, and upper
+    case or undashed spellings work), but clients should send UUIDs."""
+    return OpenApiParameter(
+        name=name, type=OpenApiTypes.UUID, location=OpenApiParameter.PATH, description=what
+    )
+
+
 def validated(serializer_class: type, data: Any) -> dict[str, Any]:
     """Validate request data with a DRF serializer; invalid data raises a 400 naming the fields."""
     serializer = serializer_class(data=data)

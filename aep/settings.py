@@ -132,7 +132,14 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = 0
     _db.setdefault("OPTIONS", {})
     if DB_POOL_MAX_SIZE > 0:
-        _db["OPTIONS"]["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX_SIZE, "timeout": 10}
+        # timeout: how long a request waits for a free connection (then 503); reconnect_timeout caps
+        # psycopg's growing backoff after an outage, so the pool recovers soon after the database.
+        _db["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": env_int("DB_POOL_TIMEOUT", 5),
+            "reconnect_timeout": 15,
+        }
     _db["TEST"] = {"NAME": os.environ.get("POSTGRES_TEST_DB") or None}
 _db["ATOMIC_REQUESTS"] = False
 DATABASES = {"default": _db}
@@ -144,6 +151,8 @@ if REDIS_URL_FOR_CACHE := os.environ.get("REDIS_URL", ""):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL_FOR_CACHE,
             "KEY_PREFIX": "aep",
+            # A Redis that hangs must not stall writes (the throttle lets them through on errors).
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
 else:

@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aep.api import API_ERRORS, OrgAPIView, org_schema, validated
+from aep.api import API_ERRORS, OrgAPIView, org_schema, uuid_path_parameter, validated
 from memory_graph import selectors
 from memory_graph.serializers import (
     NodeDetailOut,
@@ -36,6 +36,7 @@ class MemorySearchView(OrgAPIView):
 
 class MemoryNodeDetailView(OrgAPIView):
     @org_schema(
+        parameters=[uuid_path_parameter("node_id", "The memory node's id")],
         responses={200: NodeDetailOut, **ERRORS, **NOT_FOUND},
         summary="Get a memory node with its edges both ways",
     )

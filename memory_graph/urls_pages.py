@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from memory_graph import views
+
+urlpatterns = [
+    path("memory", views.memory_search, name="memory-search"),
+    # Before the node page: its `str` converter would take "search" for a node id.
+    path("memory/search", views.memory_search_results, name="memory-search-results"),
+    # `str`, not `uuid`: a malformed id still goes through login and the org, then 404s like any
+    # other node the org does not have.
+    path("memory/<str:node_id>", views.memory_node, name="memory-node"),
+]

@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aep.api import API_ERRORS, OrgAPIView, org_schema, validated
+from aep.api import API_ERRORS, OrgAPIView, org_schema, uuid_path_parameter, validated
 from aep.idempotency import idempotent
 from plans import events, selectors, services
 from plans.serializers import (
@@ -26,6 +26,7 @@ from plans.serializers import (
 
 ERRORS = API_ERRORS
 NOT_FOUND = {404: OpenApiResponse(description="No such plan in this org")}
+PLAN_ID = uuid_path_parameter("plan_id", "The plan's id")
 IDEMPOTENCY_ERRORS = {422: OpenApiResponse(description="Idempotency-Key reused for a different request")}
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     name="Idempotency-Key",
@@ -51,7 +52,11 @@ class PlanStartView(OrgAPIView):
 
 
 class PlanDetailView(OrgAPIView):
-    @org_schema(responses={200: PlanDetailOut, **ERRORS, **NOT_FOUND}, summary="Get a plan with its steps")
+    @org_schema(
+        parameters=[PLAN_ID],
+        responses={200: PlanDetailOut, **ERRORS, **NOT_FOUND},
+        summary="Get a plan with its steps",
+    )
     def get(self, request: Request, plan_id: str) -> Response:
         plan = selectors.get_plan(org=self.org, plan_id=plan_id)
         # Read the stream position before the steps: a client that connects with it as
@@ -83,6 +88,7 @@ class StepAddView(OrgAPIView):
 class PlanArchiveView(OrgAPIView):
     @org_schema(
         request=ArchiveIn,
+        parameters=[PLAN_ID],
         responses={200: ArchivedOut, **ERRORS, **NOT_FOUND},
         summary="Archive a plan into the memory graph (idempotent)",
     )

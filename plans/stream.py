@@ -30,8 +30,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
+from django.db import DatabaseError
 from rest_framework import exceptions
 
+from aep.errors import ServiceUnavailable
 from aep.metrics import plan_streams_open
 from plans.event_storage import ReplayGap, current_eid
 from plans.events import parse_last_event_id, plan_channel, sse_id
@@ -236,7 +238,13 @@ async def plan_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> Non
     subscriber = hub.subscribe(plan_channel(plan_uuid)) if plan_uuid else None
     try:
         try:
-            user_id, current = await run_db(authorize, req, start is None)
+            try:
+                user_id, current = await run_db(authorize, req, start is None)
+            except DatabaseError:
+                logger.warning("stream refused: database unavailable", exc_info=True)
+                raise StreamDenied(
+                    503, {"detail": ServiceUnavailable.default_detail}, [(b"retry-after", b"5")]
+                ) from None
             if hub.user_streams[user_id] >= settings.MAX_STREAMS_PER_USER:
                 raise StreamDenied(
                     429,
@@ -302,6 +310,10 @@ async def _serve(receive: Any, stream: PlanStream, start: int | None, current: i
                 await stream.write(b": keep-alive\n\n")
     except OSError:
         pass  # the client went away mid-write
+    except DatabaseError:
+        # Storage is unreachable mid-stream: end the stream; the client reconnects with its
+        # Last-Event-ID and gets a 503 until the database is back, then everything it missed.
+        logger.warning("stream ended: database unavailable", exc_info=True)
     finally:
         if not disconnected.done():
             disconnected.cancel()
