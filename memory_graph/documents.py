@@ -37,7 +37,7 @@ def _json_object(content: str) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -50,3 +50,16 @@ def edges_out(*, org: Organization, node: MemoryNode) -> QuerySet[MemoryEdge]:
 
 def edges_in(*, org: Organization, node: MemoryNode) -> QuerySet[MemoryEdge]:
     return scope(MemoryEdge.objects, org).filter(target=node).order_by("created_at", "id")
+
+
+def recent_nodes(*, org: Organization, kind: str | None = None, limit: int = 20) -> list[MemoryNode]:
+    """The org's newest nodes (of one kind, if given): what /memory shows before anything is typed."""
+    nodes = scope(MemoryNode.objects, org).defer("search_vector")
+    if kind:
+        nodes = nodes.filter(kind=kind)
+    return list(nodes.order_by("-created_at", "-id")[:limit])
+
+
+def node_kinds(*, org: Organization) -> set[str]:
+    """The kinds of node the org has."""
+    return set(scope(MemoryNode.objects, org).order_by().values_list("kind", flat=True).distinct())

@@ -22,7 +22,6 @@ from django.views.decorators.http import require_safe
 from aep.errors import NotFound
 from aep.models import Organization
 from aep.pages import org_page
-from aep.tenancy import scope
 from memory_graph import selectors
 from memory_graph.models import MemoryEdge, MemoryNode
 from plans.selectors import get_plan
@@ -139,16 +138,13 @@ def kind_label(kind: str) -> str:
 def _kinds(org: Organization) -> list[tuple[str, str]]:
     """The kinds the filter offers, (value, label): plan sessions always, then whatever other kinds
     the org has."""
-    present = set(scope(MemoryNode.objects, org).order_by().values_list("kind", flat=True).distinct())
+    present = selectors.node_kinds(org=org)
     values = [MemoryNode.Kind.PLAN_SESSION.value, *sorted(present - {MemoryNode.Kind.PLAN_SESSION})]
     return [(value, kind_label(value)) for value in values]
 
 
 def _recent(org: Organization, kind: str | None) -> list[MemoryNode]:
-    nodes = scope(MemoryNode.objects, org).defer("search_vector")
-    if kind:
-        nodes = nodes.filter(kind=kind)
-    return list(nodes.order_by("-created_at", "-id")[:RESULTS_LIMIT])
+    return selectors.recent_nodes(org=org, kind=kind, limit=RESULTS_LIMIT)
 
 
 def _results_context(request: HttpRequest, org: Organization) -> dict[str, Any]:
