@@ -32,7 +32,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_database_env() -> dict[str, str]:
+def child_database_env() -> dict[str, str]:
     """Environment that points a child process at the database this test run uses."""
     settings = connection.settings_dict
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
@@ -59,7 +59,7 @@ class LiveServer:
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"aep-live-daphne-{self.port}.log"
 
     def start(self, timeout: float = 20.0) -> LiveServer:
-        env = {**test_database_env(), **self.env_overrides}
+        env = {**child_database_env(), **self.env_overrides}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(DAPHNE), "-e", f"tcp:{self.port}:interface=127.0.0.1:backlog=4096", "aep.asgi:application"],

@@ -64,7 +64,7 @@ def drill() -> Any:
     try:
         postgres.init().start()
         env = {
-            **live.test_database_env(),
+            **live.child_database_env(),
             "DATABASE_URL": postgres.url,
             "DEBUG": "0",
             "API_WRITE_RATE": "off",

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from tests.live import test_database_env
+from tests.live import child_database_env
 from tests.plans.test_stream_live import auth, post_step, stream
 from tests.sse import open_raw_stream, read_until
 
@@ -79,7 +79,7 @@ POOL = 10
 @needs_postgres
 def test_a_thousand_streams_on_one_process_share_a_small_pool(live_daphne_factory, alice, org_a, plan_a):
     server = live_daphne_factory(
-        DATABASE_URL=f"{test_database_env()['DATABASE_URL']}?application_name={APP_NAME}",
+        DATABASE_URL=f"{child_database_env()['DATABASE_URL']}?application_name={APP_NAME}",
         DB_POOL_MAX_SIZE=str(POOL),
         MAX_STREAMS_PER_USER=str(STREAMS + 10),
     )
