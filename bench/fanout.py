@@ -216,6 +216,9 @@ def main() -> None:
         env["SQLITE_PATH"] = f"{tmp}/bench.sqlite3"
     if args.redis_url:
         env["REDIS_URL"] = args.redis_url
+    # One bench user opens every stream and posts every step: lift the per-user guards.
+    env["MAX_STREAMS_PER_USER"] = str(args.subscribers + 100)
+    env["API_WRITE_RATE"] = "off"
     server = Server(env)
     server.start()
     try:

@@ -88,25 +88,88 @@ class EncodedEvent:
         return self.json_bytes + self.html_bytes if html else self.json_bytes
 
 
-class Subscriber:
-    """One open stream's inbox. `last_sent` is the id of the last event written to it."""
+async def _finish_send(coroutine: Any, pending: Any) -> None:
+    """Drive a server `send()` coroutine that could not finish synchronously to its end."""
+    while True:
+        try:
+            if pending is None:
+                await asyncio.sleep(0)
+            else:
+                await pending
+        except asyncio.CancelledError:
+            coroutine.close()
+            raise
+        except Exception:  # noqa: S110  (the coroutine sees the future's error when resumed)
+            pass
+        try:
+            pending = coroutine.send(None)
+        except StopIteration:
+            return
 
-    __slots__ = ("channel", "inbox", "last_sent", "waiter")
+
+class Subscriber:
+    """One open stream. `last_sent` is the id of the last event written to it.
+
+    In the steady state the hub writes an event straight to the stream's ASGI `send` (`offer`):
+    under daphne that call completes synchronously, so fanning out to N streams is N writes on the
+    event loop with no task switch per stream. Anything out of order, or arriving while the stream's
+    own loop is busy (replaying, filling a gap, or a write that had to wait), goes to the inbox and
+    is written by that loop, in id order.
+    """
+
+    __slots__ = ("busy", "channel", "html", "inbox", "last_sent", "sender", "waiter")
 
     def __init__(self, channel: str) -> None:
         self.channel = channel
         self.inbox: list[EncodedEvent] = []
         self.last_sent = 0
         self.waiter: asyncio.Future[None] | None = None
+        self.sender: Callable[[dict[str, Any]], Any] | None = None  # set once caught up
+        self.html = False
+        self.busy = 0  # > 0 while the stream's loop or an unfinished send owns the connection
+
+    def offer(self, item: EncodedEvent) -> None:
+        if item.eid <= self.last_sent:
+            return
+        if self.sender is not None and not self.busy and not self.inbox and item.eid == self.last_sent + 1:
+            self.last_sent = item.eid
+            self._write_now(item.encode(self.html))
+        else:
+            self.push(item)
+
+    def _write_now(self, body: bytes) -> None:
+        assert self.sender is not None
+        coroutine = self.sender({"type": "http.response.body", "body": body, "more_body": True})
+        try:
+            pending = coroutine.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            coroutine.close()
+            self.sender = None  # the stream's loop takes over and notices the disconnect
+            self._wake()
+            return
+        self.busy += 1
+        task = asyncio.ensure_future(_finish_send(coroutine, pending))
+        task.add_done_callback(self._write_done)
+
+    def _write_done(self, task: asyncio.Future[None]) -> None:
+        self.busy -= 1
+        if task.cancelled() or task.exception() is not None:
+            self.sender = None
+        self._wake()
 
     def push(self, item: EncodedEvent) -> None:
         self.inbox.append(item)
+        self._wake()
+
+    def _wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
     async def wait(self, loop: asyncio.AbstractEventLoop, other: asyncio.Future[Any], timeout: float) -> None:
-        """Until an event arrives, `other` completes (the client left), or the timeout passes."""
-        if self.inbox:
+        """Until there is inbox work for the loop, `other` completes (the client left), or the timeout."""
+        if self.inbox and not self.busy:
             return
         self.waiter = loop.create_future()
         try:
@@ -166,8 +229,8 @@ class Hub:
         if event.eid > self.delivered.get(event.channel, 0):
             self.delivered[event.channel] = event.eid
         item = EncodedEvent(event)
-        for subscriber in subscribers:
-            subscriber.push(item)
+        for subscriber in list(subscribers):
+            subscriber.offer(item)
         plan_stream_events_sent.inc(len(subscribers))
 
     def deliver_threadsafe(self, event: StoredEvent) -> None:

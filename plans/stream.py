@@ -292,6 +292,7 @@ async def _serve(receive: Any, stream: PlanStream, start: int | None, current: i
     loop = asyncio.get_running_loop()
     disconnected = asyncio.ensure_future(_until_disconnect(receive))
     sub = stream.subscriber
+    sub.busy += 1  # until caught up, events wait in the inbox
     try:
         sub.last_sent = current if start is None else start
         await stream.write(
@@ -300,14 +301,23 @@ async def _serve(receive: Any, stream: PlanStream, start: int | None, current: i
         )
         if start is not None:
             await stream.catch_up()
+        sub.busy -= 1
         while not disconnected.done():
+            # From here on the hub writes in-order events itself; this loop handles the rest.
+            sub.html, sub.sender = stream.html, stream.send
             await sub.wait(loop, disconnected, KEEPALIVE_SECONDS)
             if disconnected.done():
                 break
-            if sub.inbox:
-                await stream.flush_inbox()
-            else:
-                await stream.write(b": keep-alive\n\n")
+            if sub.busy:
+                continue
+            sub.busy += 1
+            try:
+                if sub.inbox:
+                    await stream.flush_inbox()
+                else:
+                    await stream.write(b": keep-alive\n\n")
+            finally:
+                sub.busy -= 1
     except OSError:
         pass  # the client went away mid-write
     except DatabaseError:
