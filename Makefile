@@ -29,7 +29,7 @@ migrate: venv
 ## Serve the app with daphne on $(HOST):$(PORT) (embedded default: SQLite, events in this process).
 run: migrate
 	@echo "Live Plan Mode on http://$(HOST):$(PORT)/  (API token: $(PY) manage.py create_api_token USER --org ORG)"
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) aep.asgi:application
+	$(VENV)/bin/daphne -e tcp:$(PORT):interface=$(HOST):backlog=4096 aep.asgi:application
 
 ## The whole suite. Browser tests run when /usr/bin/chromium exists and are reported as skipped otherwise.
 test: dev-venv
