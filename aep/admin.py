@@ -11,6 +11,22 @@ from django.http import HttpRequest
 from aep.models import AuditLog, Membership, Organization
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For rows that change only through services: browse and filter here, never add or edit.
+    Deleting is allowed only where a subclass says so (`allow_delete`)."""
+
+    allow_delete = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.allow_delete and super().has_delete_permission(request, obj)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     fields = ["user", "role", "created_at"]
@@ -48,7 +64,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     """The audit trail is written only by services, in the transaction of the action it records;
     nobody adds, edits or deletes it here."""
 
@@ -59,12 +75,3 @@ class AuditLogAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     fields = ["created_at", "org", "user", "action", "resource_type", "resource_id", "details"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

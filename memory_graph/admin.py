@@ -8,15 +8,12 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from aep.admin import ReadOnlyAdmin as BaseReadOnlyAdmin
 from memory_graph.models import MemoryEdge, MemoryNode
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReadOnlyAdmin(BaseReadOnlyAdmin):
+    allow_delete = True  # moderators may remove a node or an edge
 
 
 @admin.register(MemoryNode)

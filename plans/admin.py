@@ -4,14 +4,13 @@ archiving goes through `plans.services.archive_plan`, exactly as the API and the
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
+from aep.admin import ReadOnlyAdmin
 from aep.errors import DomainError
 from plans import services
 from plans.models import LivePlan
@@ -21,7 +20,7 @@ STEPS_SHOWN = 500  # a read-only page, not an export: very long plans are cut he
 
 
 @admin.register(LivePlan)
-class LivePlanAdmin(admin.ModelAdmin):
+class LivePlanAdmin(ReadOnlyAdmin):
     list_display = ["title", "org", "archived", "step_count", "updated_at"]
     list_filter = ["org", "archived"]
     list_select_related = ["org"]
@@ -44,15 +43,6 @@ class LivePlanAdmin(admin.ModelAdmin):
         "steps_in_order",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_archive_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("plans.change_liveplan")
