@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import functools
 import hashlib
+import itertools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,9 @@ from aep.models import IdempotencyRecord
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 TTL_HOURS = float(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24"))
+PURGE_EVERY = 100
+PURGE_BATCH = 1000
+_keyed_writes = itertools.count(1)
 
 
 def _fingerprint(request: Any) -> str:
@@ -73,8 +77,14 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
 
 
 def _forget_expired(**lookup: Any) -> None:
+    """Drop this key if it expired; now and then, also a batch of everyone's expired keys."""
     cutoff = timezone.now() - datetime.timedelta(hours=TTL_HOURS)
     IdempotencyRecord.objects.filter(created_at__lt=cutoff, **lookup).delete()
+    if next(_keyed_writes) % PURGE_EVERY == 0:
+        expired = IdempotencyRecord.objects.filter(created_at__lt=cutoff).order_by("id")
+        IdempotencyRecord.objects.filter(
+            id__in=list(expired.values_list("id", flat=True)[:PURGE_BATCH])
+        ).delete()
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:

@@ -92,3 +92,24 @@ def test_concurrent_retries_create_one_step(alice, org_a, plan_a):
     assert [r["status"] for r in results] == [200] * 6
     assert len({r["body"]["step"]["id"] for r in results}) == 1
     assert PlanStep.objects.filter(text="raced").count() == 1
+
+
+@pytest.mark.django_db
+def test_expired_keys_are_forgotten_and_purged(client_a, alice, org_a, monkeypatch):
+    import datetime
+
+    from django.utils import timezone
+
+    from aep import idempotency
+    from aep.models import IdempotencyRecord
+
+    start(client_a, "old-1")
+    start(client_a, "old-2")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - datetime.timedelta(hours=25))
+    # An expired key is a new request again.
+    assert start(client_a, "old-1").status_code == 200
+    assert LivePlan.objects.count() == 3
+    # The periodic purge removes other users' expired keys too.
+    monkeypatch.setattr(idempotency, "PURGE_EVERY", 1)
+    start(client_a, "fresh")
+    assert set(IdempotencyRecord.objects.values_list("key", flat=True)) == {"old-1", "fresh"}
