@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
 from django.utils import timezone
 from django_eventstream.models import Event as EventRow
 from django_eventstream.models import EventCounter
@@ -45,11 +46,16 @@ class PlanEventStorage(DjangoModelStorage):
     _appends = itertools.count(1)
 
     def append_event(self, channel: str, event_type: str, data: Any) -> Any:
-        row = EventRow(channel=channel, type=event_type, data=json.dumps(data, cls=DjangoJSONEncoder))
-        row.save()  # takes the channel's counter row lock and assigns the next eid
+        """Two statements instead of django-eventstream's six (get-or-create, savepoint, lock, insert,
+        update, release): bump the channel's counter and take the new value in one UPDATE ...
+        RETURNING (which also locks the counter row until commit), then insert the event."""
+        eid = _next_eid(channel)
+        EventRow.objects.create(
+            channel=channel, type=event_type, data=json.dumps(data, cls=DjangoJSONEncoder), eid=eid
+        )
         if next(self._appends) % EVENT_TRIM_EVERY == 0:
             self.trim_event_log()
-        return StoredEvent(channel, row.eid, event_type, data)
+        return StoredEvent(channel, eid, event_type, data)
 
     def trim_event_log(self) -> int:
         cutoff = timezone.now() - datetime.timedelta(hours=EVENT_RETENTION_HOURS)
@@ -62,6 +68,22 @@ class PlanEventStorage(DjangoModelStorage):
             return 0
         deleted, _ = EventRow.objects.filter(id__in=ids).delete()
         return deleted
+
+
+def _next_eid(channel: str) -> int:
+    """The channel's next event id. Callers hold the plan's row lock, so the first event of a
+    channel cannot be created twice at once."""
+    table = connection.ops.quote_name(EventCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET value = value + 1, updated = %s WHERE name = %s RETURNING value",  # noqa: S608
+            [timezone.now(), channel],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return int(row[0])
+    EventCounter.objects.create(name=channel, value=1)
+    return 1
 
 
 storage = PlanEventStorage()
