@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 import httpx
 import pytest
 
 from plans import services
-from tests.faults.procs import RedisProcess, StepWriter, needs_redis_server, wait_until
+from tests.faults.procs import StepWriter, needs_redis_server, wait_until
 from tests.plans.test_stream_live import auth
 from tests.sse import SseStream
 
@@ -26,15 +25,6 @@ STEPS = 60
 RATE = 20.0  # steps per second
 CLIENTS = 3
 KILL_AFTER = 20  # steps acknowledged before process 1 is killed
-
-
-@pytest.fixture
-def redis_server() -> Any:
-    server = RedisProcess().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class StreamingClient(threading.Thread):

@@ -19,22 +19,13 @@ import httpx
 import pytest
 
 from plans import services
-from tests.faults.procs import RedisProcess, needs_redis_server
+from tests.faults.procs import needs_redis_server
 from tests.plans.test_stream_live import auth, stream
 
 pytestmark = [pytest.mark.faults, pytest.mark.live, needs_redis_server]
 
 BEFORE, DURING, AFTER = 10, 10, 10  # steps posted with Redis up, down, and up again
 CATCH_UP_SECONDS = 15.0  # bound on delivery after Redis is back (the hub's backoff is at most 5 s)
-
-
-@pytest.fixture
-def redis_server() -> Any:
-    server = RedisProcess().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _post(client: httpx.Client, url: str, headers: dict[str, str], plan_id: str, text: str) -> httpx.Response:
