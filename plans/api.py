@@ -114,4 +114,4 @@ class PlanListView(OrgAPIView):
         plans, total = selectors.list_plans(
             org=self.org, archived=archived, limit=query["limit"], offset=query["offset"]
         )
-        return Response({"plans": [plan_json(p, p.steps.all()) for p in plans], "count": total})
+        return Response({"plans": [plan_json(plan, steps) for plan, steps in plans], "count": total})

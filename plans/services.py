@@ -7,6 +7,7 @@ follow only once that transaction has committed.
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 import uuid
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from aep import audit
@@ -129,38 +130,70 @@ def add_step(
     text = _clean_text(text, field="text", max_length=STEP_TEXT_MAX, required=True)
     owner = _clean_text(owner, field="owner", max_length=OWNER_MAX, required=False) or display_name(user)
     with transaction.atomic():
-        plan = _locked_plan(org, plan_id)
-        if plan.archived:
-            raise Conflict("Plan is archived; steps can no longer be added.")
-        plan.step_count += 1
+        now = timezone.now()
+        plan_uuid, seq, participants = _claim_next_seq(org, plan_id, now)
         step = PlanStep.objects.create(
-            plan=plan,
-            seq=plan.step_count,
+            plan_id=plan_uuid,
+            seq=seq,
             text=text,
             owner=owner,
             created_by=user if getattr(user, "is_authenticated", False) else None,
-            ts=timezone.now(),
+            ts=now,
         )
-        update_fields = ["step_count", "updated_at"]
-        if owner not in plan.participants and len(plan.participants) < PARTICIPANTS_MAX:
-            plan.participants = [*plan.participants, owner]
-            update_fields.append("participants")
-        plan.save(update_fields=update_fields)
+        if owner not in participants and len(participants) < PARTICIPANTS_MAX:
+            scope(LivePlan.objects, org).filter(id=plan_uuid).update(participants=[*participants, owner])
         audit.record(
             org=org,
             user=user,
             action=AuditLog.Action.PLAN_STEP,
             resource_type="plan",
-            resource_id=plan.id,
-            details={"step_id": str(step.id), "seq": step.seq},
+            resource_id=plan_uuid,
+            details={"step_id": str(step.id), "seq": seq},
         )
-        events.record(plan.id, events.step_payload(step))
+        events.record(plan_uuid, events.step_payload(step))
         _count_after_commit(AuditLog.Action.PLAN_STEP, org)
         transaction.on_commit(
             lambda: plan_step_latency.labels(org_id=org.id).observe(time.perf_counter() - started),
             robust=True,
         )
     return step
+
+
+def _claim_next_seq(
+    org: Organization, plan_id: uuid.UUID | str, now: datetime.datetime
+) -> tuple[uuid.UUID, int, list[str]]:
+    """Lock the plan's row and take its next step number, in one statement.
+
+    `UPDATE ... RETURNING` does what `select_for_update()` followed by `save()` would, in one round
+    trip: the row lock serialises concurrent writers of the plan (no lost or repeated `seq`) until
+    commit, and the event ids handed out under it follow commit order. The WHERE clause is the
+    org scope of `aep.tenancy.scope`: another org's plan is not found. Raises NotFound, or Conflict
+    for an archived plan (the transaction then rolls the increment back).
+    """
+    try:
+        plan_uuid = plan_id if isinstance(plan_id, uuid.UUID) else uuid.UUID(str(plan_id))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound("Plan not found.") from None
+    meta = LivePlan._meta
+    table = connection.ops.quote_name(meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET step_count = step_count + 1, updated_at = %s "  # noqa: S608
+            "WHERE id = %s AND org_id = %s RETURNING step_count, archived, participants",
+            [
+                meta.get_field("updated_at").get_db_prep_value(now, connection),
+                meta.pk.get_db_prep_value(plan_uuid, connection),
+                org.pk,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("Plan not found.")
+    seq, archived, participants = row
+    if archived:
+        raise Conflict("Plan is archived; steps can no longer be added.")
+    participants = meta.get_field("participants").from_db_value(participants, None, connection)
+    return plan_uuid, int(seq), list(participants or [])
 
 
 def plan_session_content(plan: LivePlan, steps: Iterable[PlanStep]) -> str:
