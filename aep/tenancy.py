@@ -20,6 +20,9 @@ M = TypeVar("M", bound=Model)
 ORG_HEADER = "HTTP_X_ORG_ID"
 ORG_QUERY_PARAM = "org"
 SESSION_ORG_KEY = "current_org_id"
+# Set on a user by token authentication: (the org id the request names, that Organization if the
+# user is a member of it, else None), read in the same query as the token (aep.authentication).
+MEMBER_ORG_ATTR = "_aep_member_org"
 
 
 class OrgRequired(exceptions.APIException):
@@ -44,6 +47,9 @@ def org_for_user(user: Any, org_id: str) -> Organization | None:
     """The org with this id if `user` is a member of it, else None."""
     if not getattr(user, "is_authenticated", False) or len(org_id) > 63:
         return None
+    known = getattr(user, MEMBER_ORG_ATTR, None)
+    if known is not None and known[0] == org_id:
+        return known[1]
     return Organization.objects.filter(id=org_id, memberships__user=user).first()
 
 

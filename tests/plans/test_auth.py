@@ -344,3 +344,36 @@ class TestSessionAuthentication:
         assert call(client, "get", plan_a).status_code == 403
         MembershipFactory(user=dave, org=org_a)
         assert call(client, "get", plan_a).status_code == 200
+
+
+@pytest.mark.django_db
+class TestTokenAndMembershipInOneQuery:
+    """Token authentication reads the membership of the org the request names in the same query;
+    the answers must stay exactly those of a separate membership check."""
+
+    def test_a_removed_membership_is_refused_on_the_next_request(self, make_client, carol, org_a, org_b):
+        client = make_client(carol, org_b)
+        assert client.get("/api/plan/list").status_code == 200
+        carol.memberships.filter(org=org_b).delete()
+        response = client.get("/api/plan/list")
+        assert response.status_code == 403
+        assert response.json() == {"detail": "You are not a member of this organisation."}
+
+    def test_the_org_of_the_query_string_is_checked_too(self, make_client, alice):
+        client = make_client(alice)
+        assert client.get("/api/plan/list?org=org-a").status_code == 200
+        assert client.get("/api/plan/list?org=org-b").status_code == 403
+        assert client.get("/api/plan/list?org=no-such-org").status_code == 403
+
+    def test_a_step_costs_eight_queries_whatever_the_plan_holds(
+        self, client_a, plan_a, django_assert_num_queries
+    ):
+        for i in range(3):
+            client_a.post("/api/plan/step", {"plan_id": str(plan_a.id), "text": f"s{i}"}, format="json")
+        # token+membership, BEGIN, plan lock+seq, step, audit, event counter, event, COMMIT
+        with django_assert_num_queries(8, exact=False):
+            response = client_a.post(
+                "/api/plan/step", {"plan_id": str(plan_a.id), "text": "one more"}, format="json"
+            )
+        assert response.status_code == 200
+        assert response.json()["step"]["text"] == "one more"
