@@ -84,8 +84,22 @@ class EncodedEvent:
         lines = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
         return f"id: {sse_id(self.event.channel, self.event.eid)}\nevent: {name}\n{lines}\n".encode()
 
+    @cached_property
+    def both_bytes(self) -> bytes:
+        return self.json_bytes + self.html_bytes
+
     def encode(self, html: bool) -> bytes:
-        return self.json_bytes + self.html_bytes if html else self.json_bytes
+        return self.both_bytes if html else self.json_bytes
+
+    def message(self, html: bool) -> dict[str, Any]:
+        """The ASGI body message, built once per process and shared by every stream it is sent to
+        (servers only read it)."""
+        cache = self.__dict__.setdefault("_messages", {})
+        message = cache.get(html)
+        if message is None:
+            body = self.encode(html)
+            message = cache[html] = {"type": "http.response.body", "body": body, "more_body": True}
+        return message
 
 
 async def _finish_send(coroutine: Any, pending: Any) -> None:
@@ -133,13 +147,13 @@ class Subscriber:
             return
         if self.sender is not None and not self.busy and not self.inbox and item.eid == self.last_sent + 1:
             self.last_sent = item.eid
-            self._write_now(item.encode(self.html))
+            self._write_now(item.message(self.html))
         else:
             self.push(item)
 
-    def _write_now(self, body: bytes) -> None:
+    def _write_now(self, message: dict[str, Any]) -> None:
         assert self.sender is not None
-        coroutine = self.sender({"type": "http.response.body", "body": body, "more_body": True})
+        coroutine = self.sender(message)
         try:
             pending = coroutine.send(None)
         except StopIteration:
