@@ -176,6 +176,21 @@ if REDIS_URL and not RUNNING_PYTEST:
     if _redis.password:
         EVENTSTREAM_REDIS["password"] = _redis.password
 
+# --- Pushpin (GRIP) topology: optional; unset = daphne holds the streams itself (plans.stream) ------
+# GRIP_URL is Pushpin's publish endpoint (e.g. http://127.0.0.1:5561), GRIP_KEY the sig_key Pushpin
+# signs the requests it forwards with. With both set, a stream request carrying a valid Grip-Sig gets
+# hold instructions and Pushpin keeps the connection; every event is also published to Pushpin after
+# commit. See plans/grip.py, aep/pushpin.py, `make run-pushpin` and README "Pushpin topology".
+GRIP_URL = os.environ.get("GRIP_URL", "").strip().rstrip("/")
+GRIP_KEY = os.environ.get("GRIP_KEY", "")
+if GRIP_URL and not GRIP_KEY:
+    raise ImproperlyConfigured("GRIP_URL needs GRIP_KEY (the sig_key Pushpin signs its requests with).")
+# Pushpin re-fetches an idle stream's next link after this many seconds (re-checking access and
+# picking up an event whose publish was lost); 0 leaves it to Pushpin's default (120 s).
+GRIP_NEXT_LINK_TIMEOUT = env_int("GRIP_NEXT_LINK_TIMEOUT", 120)
+# Lifetime of the signed next links (they never reach clients; access is re-checked on every use).
+GRIP_LINK_MAX_AGE = env_int("GRIP_LINK_MAX_AGE", 24 * 3600)
+
 # --- Auth -----------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

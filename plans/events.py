@@ -7,6 +7,8 @@ see a step that was rolled back and every committed step has a stored event to r
 Broadcast: with REDIS_URL, one Redis PUBLISH in django-eventstream's message format (its pub/sub
 channel `events_channel`), which every process' hub receives; without it, straight to this process'
 hub. Either way a subscriber that misses a broadcast finds the event in storage (see plans.hub).
+With GRIP_URL, each event is also published to Pushpin, which holds the streams of that topology
+(plans.grip).
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ def broadcast(event: StoredEvent) -> None:
     """Deliver a stored event to every subscriber, in this process and (with Redis) in all others."""
     from plans.hub import hub
 
+    hub.deliver_threadsafe(event)  # this process' streams first: no round trip to Redis before them
     if getattr(settings, "EVENTSTREAM_REDIS", None):
         message = {
             "channel": event.channel,
@@ -117,5 +120,9 @@ def broadcast(event: StoredEvent) -> None:
         except Exception:
             # Subscribers will find the event in storage on the next event or resync.
             logger.warning("Redis publish failed for %s:%s", event.channel, event.eid, exc_info=True)
-        # Local subscribers get it at once too (the Redis copy is then dropped as a duplicate).
-    hub.deliver_threadsafe(event)
+        # This process' streams drop the Redis copy as a duplicate.
+    if settings.GRIP_URL:
+        # Behind Pushpin: queued for a background thread, so the request never waits on Pushpin.
+        from plans.grip import publisher
+
+        publisher.enqueue(event)

@@ -13,6 +13,10 @@ database connection for every open stream. Here:
   events after `Last-Event-ID` (header) or `?lastEventId=` (pages), then live events, in id order,
   none twice;
 - `: keep-alive` comments every `STREAM_KEEPALIVE_SECONDS` keep idle connections open through proxies.
+
+Behind Pushpin (GRIP_URL and GRIP_KEY set, request signed by Pushpin: see plans.grip) the same checks
+and the same first bytes are sent as one response with hold instructions, and Pushpin holds the
+connection; this process keeps nothing open for it.
 """
 
 from __future__ import annotations
@@ -35,13 +39,15 @@ from rest_framework import exceptions
 
 from aep.errors import ServiceUnavailable
 from aep.metrics import plan_streams_open
-from plans.event_storage import ReplayGap, current_eid
+from plans import grip
+from plans.event_storage import ReplayGap, current_eid, events_after
 from plans.events import parse_last_event_id, plan_channel, sse_id
 from plans.hub import EncodedEvent, Subscriber, hub, run_db
 
 logger = logging.getLogger(__name__)
 
-STREAM_PATH = re.compile(r"^/api/plan/(?P<plan_id>[^/]+)/stream/?$")
+# The optional `/grip/<token>` suffix is a GRIP next link (plans.grip), served only to Pushpin.
+STREAM_PATH = re.compile(r"^/api/plan/(?P<plan_id>[^/]+)/stream(?:/grip/(?P<grip_next>[^/]+))?/?$")
 KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"))
 REORDER_WAIT_SECONDS = 0.05
 RETRY_MS = 2000
@@ -62,6 +68,9 @@ class StreamRequest:
     org_id: str | None
     last_event_id: str | None
     html: bool
+    grip_sig: str = ""  # set by Pushpin (plans.grip); "" on direct requests
+    grip_last: str = ""
+    grip_next: str = ""  # the token of a next link (path suffix)
 
     @classmethod
     def from_scope(cls, scope: dict[str, Any], plan_id: str) -> StreamRequest:
@@ -80,6 +89,8 @@ class StreamRequest:
             org_id=org,
             last_event_id=last,
             html=(query.get("html") or ["0"])[0] in ("1", "true"),
+            grip_sig=headers.get("grip-sig", ""),
+            grip_last=headers.get("grip-last", ""),
         )
 
 
@@ -100,7 +111,7 @@ def _authenticate(req: StreamRequest) -> Any:
     if req.authorization:
         try:
             result = TokenOrBearerAuthentication().authenticate_header_value(
-                req.authorization.encode("latin-1")
+                req.authorization.encode("latin-1"), req.org_id
             )
         except exceptions.AuthenticationFailed as exc:
             raise StreamDenied(401, {"detail": str(exc.detail)}, [(b"www-authenticate", b"Token")]) from None
@@ -115,15 +126,16 @@ def _authenticate(req: StreamRequest) -> Any:
     )
 
 
-def authorize(req: StreamRequest, wants_current: bool) -> tuple[int, int]:
+def authorize(req: StreamRequest, wants_current: bool, user: Any = None) -> tuple[int, int]:
     """Check the caller may read the plan, as the API does. Returns the user's id and the channel's
     current event id (when `wants_current`) so that a new stream starts from there. Raises
-    StreamDenied."""
+    StreamDenied. `user` is given only for a GRIP next link, whose token names the user."""
     from aep.errors import NotFound
     from aep.tenancy import OrgRequired, org_for_user
     from plans.selectors import get_plan
 
-    user = _authenticate(req)
+    if user is None:
+        user = _authenticate(req)
     if req.org_id is None:
         raise StreamDenied(400, {"detail": OrgRequired.default_detail})
     org = org_for_user(user, req.org_id)
@@ -221,6 +233,7 @@ async def plan_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> Non
         )
         return
     req = StreamRequest.from_scope(scope, match["plan_id"])
+    req.grip_next = match["grip_next"] or ""
     try:
         plan_uuid = str(uuid.UUID(req.plan_id))
     except ValueError:
@@ -233,6 +246,13 @@ async def plan_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> Non
         except ValueError as exc:
             await _send_json(send, 400, {"detail": f"Invalid Last-Event-ID: {exc}."}, [])
             return
+
+    if req.grip_sig and scope["method"] == "GET" and grip.enabled() and grip.valid_grip_sig(req.grip_sig):
+        await _serve_grip(send, req, plan_uuid, start)
+        return
+    if req.grip_next:  # a next link is for Pushpin only
+        await _send_json(send, 404, {"detail": "Not found."}, [])
+        return
 
     # Subscribe before reading the current id: an event committed in between is then in the inbox.
     subscriber = hub.subscribe(plan_channel(plan_uuid)) if plan_uuid else None
@@ -327,3 +347,96 @@ async def _serve(receive: Any, stream: PlanStream, start: int | None, current: i
     finally:
         if not disconnected.done():
             disconnected.cancel()
+
+
+# --- Behind Pushpin (GRIP) ---------------------------------------------------------------------------
+def _grip_body(
+    req: StreamRequest, plan_uuid: str | None, start: int | None, link_user_id: int | None
+) -> tuple[int, int, bytes]:
+    """Authorize (as a direct stream does) and read the replay, in one trip to the executor.
+    Returns the user's id, the id of the last event in the body, and the body."""
+    user = None
+    if link_user_id is not None:
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model()._default_manager.filter(pk=link_user_id, is_active=True).first()
+        if user is None:
+            raise StreamDenied(401, {"detail": "Invalid or expired stream link."})
+    user_id, current = authorize(req, start is None, user=user)
+    assert plan_uuid is not None  # authorize() refuses a malformed plan id with 404
+    channel = plan_channel(plan_uuid)
+    last = current if start is None else start
+    chunks = []
+    if link_user_id is None:  # a new connection; a next link continues one
+        chunks.append(
+            f"retry: {RETRY_MS}\n".encode()
+            + _control_event(channel, last, {"type": "connected", "plan_id": plan_uuid})
+        )
+    if start is not None:
+        while True:
+            try:
+                events = events_after(channel, last)
+            except ReplayGap:
+                last = current_eid(channel)
+                chunks.append(_control_event(channel, last, {"type": "reset", "plan_id": plan_uuid}))
+                break
+            if not events:
+                break
+            chunks.extend(EncodedEvent(e).encode(req.html) for e in events)
+            last = events[-1].eid
+    return user_id, last, b"".join(chunks)
+
+
+async def _serve_grip(send: Any, req: StreamRequest, plan_uuid: str | None, start: int | None) -> None:
+    """A stream request forwarded by Pushpin: the same refusals as a direct stream, or the stream's
+    first bytes with hold instructions (plans.grip); Pushpin then holds the connection.
+
+    A next-link request (Pushpin recovering a connection after a gap) carries a signed token
+    instead of the client's credentials and its position in `Grip-Last`; it gets the missed events
+    and fresh instructions. The per-user cap on open streams (429) is not applied here: this
+    process does not hold these streams."""
+    link_user_id = None
+    try:
+        if req.grip_next:
+            # Grip-Last proves Pushpin's own next-link fetch: Pushpin strips it from client requests.
+            claims = grip.read_next_token(req.grip_next) if req.grip_last else None
+            if claims is None or claims["p"] != plan_uuid:
+                raise StreamDenied(401, {"detail": "Invalid or expired stream link."})
+            link_user_id = claims["u"]
+            req.org_id, req.html = claims["o"], bool(claims["h"])
+            channel = grip.grip_channel(plan_channel(plan_uuid), req.html)
+            last = grip.parse_grip_last(req.grip_last).get(channel, "")
+            start = int(last) if last.isdigit() else None
+        try:
+            user_id, last_id, body = await run_db(_grip_body, req, plan_uuid, start, link_user_id)
+        except DatabaseError:
+            logger.warning("stream refused: database unavailable", exc_info=True)
+            raise StreamDenied(
+                503, {"detail": ServiceUnavailable.default_detail}, [(b"retry-after", b"5")]
+            ) from None
+    except StreamDenied as denied:
+        await _send_json(send, denied.status, denied.body, denied.headers)
+        return
+    assert plan_uuid is not None and req.org_id is not None
+    link = grip.next_link(user_id=user_id, plan_id=plan_uuid, org_id=req.org_id, html=req.html)
+    headers = grip.hold_headers(
+        channel=plan_channel(plan_uuid),
+        html=req.html,
+        last_id=last_id,
+        link=link,
+        keepalive_seconds=KEEPALIVE_SECONDS,
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache, no-store"),
+                (b"x-accel-buffering", b"no"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
