@@ -31,6 +31,11 @@ run: migrate
 	@echo "Live Plan Mode on http://$(HOST):$(PORT)/  (API token: $(PY) manage.py create_api_token USER --org ORG)"
 	$(VENV)/bin/daphne -e tcp:$(PORT):interface=$(HOST):backlog=4096 aep.asgi:application
 
+## The whole app through Pushpin (GRIP) on 127.0.0.1:$(PORT), daphne behind it (README "Pushpin topology").
+.PHONY: run-pushpin
+run-pushpin: migrate
+	$(PY) scripts/run_pushpin.py --port $(PORT)
+
 ## The whole suite. Browser tests run when /usr/bin/chromium exists and are reported as skipped otherwise.
 test: dev-venv
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
@@ -44,6 +49,22 @@ fuzz: dev-venv
 ## Start (if needed) a server and run the seed's curl flow: start, step, get, archive.
 smoke: migrate
 	PY=$(PY) PORT=$(PORT) scripts/smoke.sh
+
+## Load benchmark (issue 8): starts its own server(s), seeds, drives them, prints a table and writes
+## bench/results/<UTC>-<mode>.json. Quick (< 3 min, embedded SQLite) unless BENCH_ARGS says otherwise,
+## e.g. BENCH_ARGS="--database-url postgres://... --redis-url redis://... --processes 2".
+.PHONY: bench bench-full bench-sweep
+BENCH_ARGS ?=
+bench: dev-venv
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-full: dev-venv
+	$(PY) bench/run.py --mode full $(BENCH_ARGS)
+
+## Fan-out latency at 10 to 2,000 subscribers (20 steps/s, 50 steps) and its plot.
+bench-sweep: dev-venv
+	$(PY) bench/run.py --sweep 10,100,500,1000,2000 --json bench/results/sweep.json $(BENCH_ARGS)
+	$(PY) bench/plot.py bench/results/sweep.json -o bench/results/sweep.png
 
 lint: dev-venv
 	$(VENV)/bin/ruff check .

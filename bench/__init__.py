@@ -1,0 +1,1 @@
+"""Load benchmarks (`make bench`): see bench/run.py."""

@@ -1,0 +1,89 @@
+"""Plot fan-out latency against subscriber count from sweep results (`make bench-sweep`).
+
+    .venv/bin/python bench/plot.py bench/results/sweep.json [more.json ...] -o bench/results/sweep.png
+
+Each JSON file is one topology (as written by `bench/run.py --sweep ...`); each gets its own set of
+p50 / p95 / p99 lines, labelled with its topology, on a log-scaled subscriber axis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def topology_label(result: dict[str, Any]) -> str:
+    topo = result.get("topology", {})
+    label = f"{topo.get('processes', 1)} x {topo.get('server', '?')}"
+    if topo.get("pushpin"):
+        label += " + pushpin"
+    label += ", " + ("PostgreSQL" if str(topo.get("database", "")).startswith("postgres") else "SQLite")
+    if topo.get("redis"):
+        label += " + Redis"
+    return label
+
+
+def series(result: dict[str, Any]) -> dict[str, list[float | None]]:
+    points = sorted(result.get("sweep", []), key=lambda p: p["subscribers"])
+    return {
+        "subscribers": [p["subscribers"] for p in points],
+        **{stat: [p["fanout"].get(stat) for p in points] for stat in ("p50", "p95", "p99")},
+    }
+
+
+def plot(results: list[dict[str, Any]], out: Path, title: str | None = None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    styles = {"p50": "-", "p95": "--", "p99": ":"}
+    for index, result in enumerate(results):
+        data = series(result)
+        color = f"C{index}"
+        for stat, style in styles.items():
+            xs = [x for x, y in zip(data["subscribers"], data[stat], strict=True) if y is not None]
+            ys = [y for y in data[stat] if y is not None]
+            ax.plot(xs, ys, style, marker="o", color=color, label=f"{topology_label(result)}: {stat}")
+    ax.set_xscale("log")
+    counts = sorted({x for result in results for x in series(result)["subscribers"]})
+    ax.set_xticks(counts, [f"{x:,}" for x in counts])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel("subscribers on one plan")
+    ax.set_ylabel("fan-out latency, POST sent -> event received (ms)")
+    sizes = results[0].get("sizes", {}) if results else {}
+    ax.set_title(
+        title or f"Fan-out latency, {sizes.get('sweep_steps', 50)} steps at {sizes.get('sweep_rate', 20):g}/s"
+    )
+    ax.axhline(25, color="grey", linewidth=0.8, linestyle="-", alpha=0.5, label="goal: p50 25 ms")
+    ax.axhline(50, color="grey", linewidth=0.8, linestyle=":", alpha=0.5, label="goal: p99 50 ms")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("results", nargs="+", type=Path, help="sweep JSON files, one per topology")
+    parser.add_argument("-o", "--output", type=Path, default=Path("bench/results/sweep.png"))
+    parser.add_argument("--title")
+    args = parser.parse_args()
+    results = [json.loads(path.read_text()) for path in args.results]
+    missing = [str(p) for p, r in zip(args.results, results, strict=True) if not r.get("sweep")]
+    if missing:
+        raise SystemExit(f"no sweep in {', '.join(missing)} (run bench/run.py --sweep ...)")
+    print(plot(results, args.output, args.title))
+
+
+if __name__ == "__main__":
+    main()
