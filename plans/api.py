@@ -62,7 +62,8 @@ class PlanDetailView(OrgAPIView):
         # Read the stream position before the steps: a client that connects with it as
         # Last-Event-ID then misses nothing (it may see a step twice; step ids de-duplicate).
         last_event_id = events.current_event_id(plan.id)
-        return Response({**plan_json(plan, selectors.plan_steps(plan)), "last_event_id": last_event_id})
+        steps = selectors.steps_json([plan.id])[str(plan.id)]
+        return Response({**plan_json(plan, steps), "last_event_id": last_event_id})
 
 
 class StepAddView(OrgAPIView):

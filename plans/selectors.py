@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import CharField, Func, QuerySet
+from django.db.models.functions import Cast
 
 from aep.errors import NotFound
 from aep.models import Organization
 from aep.tenancy import scope
 from plans.models import LivePlan, PlanStep
+from plans.serializers import iso
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
@@ -39,19 +42,64 @@ def plan_steps(plan: LivePlan) -> QuerySet[Any]:
     return plan.steps.order_by("seq").values_list(*STEP_FIELDS, named=True)
 
 
+class _UtcIsoText(Func):
+    """A timestamp column as UTC ISO 8601 text, written by the database (`_json_ts` finishes it).
+
+    Why: psycopg's timestamptz loader, as Django registers it, is pure Python (about 20 µs a value),
+    and a plan of 10,000 steps spent most of its GET there; text costs next to nothing to load."""
+
+    output_field = CharField()
+    template = "%(expressions)s"  # other databases: the value as it comes, finished in Python
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # Django stores an aware datetime as its UTC `str()`: `YYYY-MM-DD HH:MM:SS[.ffffff]`.
+        return self.as_sql(compiler, connection, template="replace(%(expressions)s, ' ', 'T')", **extra)
+
+
+def _json_ts(value: Any) -> str | None:
+    if value is None or isinstance(value, datetime.datetime):
+        return iso(value)
+    return (value if len(value) > 19 else value + ".000000") + "Z"
+
+
+def _json_uuid(value: Any) -> str:
+    value = str(value)
+    if len(value) == 32:  # SQLite stores UUIDs without dashes
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return value
+
+
+def steps_json(plan_ids: list[uuid.UUID]) -> dict[str, list[dict[str, Any]]]:
+    """The steps of these plans in their API shape (`plans.serializers.step_json`), in order, by the
+    plan's id as text: one query, and no model instance or datetime per step."""
+    rows = (
+        PlanStep.objects.filter(plan_id__in=plan_ids)
+        .order_by("plan_id", "seq")
+        .values_list(
+            Cast("plan_id", CharField()), Cast("id", CharField()), "text", "owner", _UtcIsoText("ts")
+        )
+    )
+    steps: dict[str, list[dict[str, Any]]] = {str(plan_id): [] for plan_id in plan_ids}
+    for plan_id, step_id, text, owner, ts in rows:
+        steps[_json_uuid(plan_id)].append(
+            {"id": _json_uuid(step_id), "text": text, "owner": owner, "ts": _json_ts(ts)}
+        )
+    return steps
+
+
 def list_plans(
     *, org: Organization, archived: bool | None = None, limit: int = 50, offset: int = 0
-) -> tuple[list[tuple[LivePlan, list[Any]]], int]:
+) -> tuple[list[tuple[LivePlan, list[dict[str, Any]]]], int]:
     """A page of the org's plans, most recently updated first, each with its steps (as in
-    `plan_steps`); and the org's total. Three queries whatever the page holds."""
+    `steps_json`); and the org's total. Three queries whatever the page holds."""
     plans = scope(LivePlan.objects, org)
     if archived is not None:
         plans = plans.filter(archived=archived)
     total = plans.count()
     page = list(plans.order_by("-updated_at", "-id")[offset : offset + limit])
-    steps: dict[uuid.UUID, list[Any]] = {plan.id: [] for plan in page}
-    if page:
-        rows = PlanStep.objects.filter(plan_id__in=list(steps)).order_by("plan_id", "seq")
-        for row in rows.values_list(*STEP_FIELDS, named=True):
-            steps[row.plan_id].append(row)
-    return [(plan, steps[plan.id]) for plan in page], total
+    steps = steps_json([plan.id for plan in page]) if page else {}
+    return [(plan, steps[str(plan.id)]) for plan in page], total

@@ -23,23 +23,26 @@ from plans.models import (
 
 
 def iso(value: datetime.datetime | None) -> str | None:
-    """ISO 8601 in UTC with a `Z` suffix."""
+    """ISO 8601 in UTC with microseconds and a `Z` suffix (`2026-11-26T09:30:00.000000Z`), the same
+    text the database writes for steps read in bulk (plans.selectors.steps_json)."""
     if value is None:
         return None
-    return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+    return value.astimezone(datetime.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def step_json(step: Any) -> dict[str, Any]:
     return {"id": str(step.id), "text": step.text, "owner": step.owner, "ts": iso(step.ts)}
 
 
-def plan_json(plan: Any, steps: Iterable[Any]) -> dict[str, Any]:
+def plan_json(plan: Any, steps: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """A plan as the API returns it; `steps` are already in their JSON shape (`step_json`, or
+    `plans.selectors.steps_json` for many at once)."""
     return {
         "id": str(plan.id),
         "org_id": plan.org_id,
         "title": plan.title,
         "description": plan.description,
-        "steps": [step_json(s) for s in steps],
+        "steps": list(steps),
         "participants": list(plan.participants),
         "archived": plan.archived,
         "created_at": iso(plan.created_at),

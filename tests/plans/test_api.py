@@ -250,3 +250,33 @@ class TestArchive:
 
     def test_archive_unknown_plan_is_404(self, client_a):
         assert client_a.post(f"/api/plan/{uuid.uuid4()}/archive", {}, format="json").status_code == 404
+
+
+@pytest.mark.django_db
+class TestStepsReadBackExactly:
+    """GET and the list format steps in the database (plans.selectors.steps_json); the text must be
+    exactly what the step's POST response and its live event carried."""
+
+    def test_get_and_list_return_the_step_as_its_post_did(self, client_a, plan_a):
+        added = [add(client_a, plan_a.id, f"step {i}").json()["step"] for i in range(3)]
+        got = client_a.get(f"/api/plan/{plan_a.id}").json()["steps"]
+        listed = client_a.get("/api/plan/list").json()["plans"]
+        assert got[-3:] == added
+        assert [p["steps"][-3:] for p in listed if p["id"] == str(plan_a.id)] == [added]
+
+    @pytest.mark.parametrize("microsecond", [0, 1, 999999])
+    def test_timestamps_keep_their_microseconds_in_utc(self, client_a, plan_a, microsecond):
+        import datetime
+
+        ts = datetime.datetime(
+            2026, 3, 29, 1, 30, 5, microsecond, tzinfo=datetime.timezone(datetime.timedelta(hours=2))
+        )
+        plan_a.steps.all().delete()
+        step = PlanStep.objects.create(plan=plan_a, seq=1, text="t", owner="o", ts=ts)
+        [got] = client_a.get(f"/api/plan/{plan_a.id}").json()["steps"]
+        assert got == {
+            "id": str(step.id),
+            "text": "t",
+            "owner": "o",
+            "ts": f"2026-03-28T23:30:05.{microsecond:06d}Z",
+        }
