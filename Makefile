@@ -27,9 +27,17 @@ migrate: venv
 	$(PY) manage.py migrate --noinput
 
 ## Serve the app with daphne on $(HOST):$(PORT) (embedded default: SQLite, events in this process).
+## SERVER=uvicorn serves the same ASGI app with uvicorn (uvloop, httptools), which delivers live
+## events to many streams far faster than daphne: see docs/PERFORMANCE.md.
+SERVER ?= daphne
 run: migrate
 	@echo "Live Plan Mode on http://$(HOST):$(PORT)/  (API token: $(PY) manage.py create_api_token USER --org ORG)"
+ifeq ($(SERVER),uvicorn)
+	$(VENV)/bin/uvicorn aep.asgi:application --host $(HOST) --port $(PORT) --backlog 4096 \
+	  --no-access-log --lifespan off --loop uvloop --http httptools
+else
 	$(VENV)/bin/daphne -e tcp:$(PORT):interface=$(HOST):backlog=4096 aep.asgi:application
+endif
 
 ## The whole app through Pushpin (GRIP) on 127.0.0.1:$(PORT), daphne behind it (README "Pushpin topology").
 .PHONY: run-pushpin

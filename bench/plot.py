@@ -34,35 +34,35 @@ def series(result: dict[str, Any]) -> dict[str, list[float | None]]:
 
 
 def plot(results: list[dict[str, Any]], out: Path, title: str | None = None) -> Path:
+    """Two panels (p50, p99), one line per topology, the goal as a horizontal line in each."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    styles = {"p50": "-", "p95": "--", "p99": ":"}
-    for index, result in enumerate(results):
-        data = series(result)
-        color = f"C{index}"
-        for stat, style in styles.items():
-            xs = [x for x, y in zip(data["subscribers"], data[stat], strict=True) if y is not None]
-            ys = [y for y in data[stat] if y is not None]
-            ax.plot(xs, ys, style, marker="o", color=color, label=f"{topology_label(result)}: {stat}")
-    ax.set_xscale("log")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), dpi=120, sharey=True)
     counts = sorted({x for result in results for x in series(result)["subscribers"]})
-    ax.set_xticks(counts, [f"{x:,}" for x in counts])
-    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    ax.set_xlabel("subscribers on one plan")
-    ax.set_ylabel("fan-out latency, POST sent -> event received (ms)")
+    for ax, stat, goal in ((axes[0], "p50", 25.0), (axes[1], "p99", 50.0)):
+        for index, result in enumerate(results):
+            data = series(result)
+            points = [(x, y) for x, y in zip(data["subscribers"], data[stat], strict=True) if y is not None]
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, "-", marker="o", color=f"C{index}", label=topology_label(result))
+        ax.axhline(goal, color="grey", linewidth=1, linestyle="--", label=f"goal: {stat} {goal:g} ms")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(counts, [f"{x:,}" for x in counts])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_xlabel("subscribers on one plan")
+        ax.set_title(f"fan-out {stat}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("POST sent -> event received (ms, log scale)")
+    axes[1].legend(fontsize="small", loc="upper left")
     sizes = results[0].get("sizes", {}) if results else {}
-    ax.set_title(
+    fig.suptitle(
         title or f"Fan-out latency, {sizes.get('sweep_steps', 50)} steps at {sizes.get('sweep_rate', 20):g}/s"
     )
-    ax.axhline(25, color="grey", linewidth=0.8, linestyle="-", alpha=0.5, label="goal: p50 25 ms")
-    ax.axhline(50, color="grey", linewidth=0.8, linestyle=":", alpha=0.5, label="goal: p99 50 ms")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)

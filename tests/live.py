@@ -50,8 +50,23 @@ def child_database_env() -> dict[str, str]:
     return env
 
 
+def server_command(server: str, port: int) -> list[str]:
+    """The command line of `make run` for `SERVER=daphne` (default) or `SERVER=uvicorn`."""
+    if server == "uvicorn":
+        return [
+            str(DAPHNE.with_name("uvicorn")),
+            "aep.asgi:application",
+            *("--host", "127.0.0.1", "--port", str(port), "--backlog", "4096", "--no-access-log"),
+            *("--lifespan", "off", "--loop", "uvloop", "--http", "httptools"),
+        ]
+    return [str(DAPHNE), "-e", f"tcp:{port}:interface=127.0.0.1:backlog=4096", "aep.asgi:application"]
+
+
 class LiveServer:
-    def __init__(self, env_overrides: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, env_overrides: dict[str, str] | None = None, port: int | None = None, server: str = "daphne"
+    ) -> None:
+        self.server = server
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env_overrides = env_overrides or {}
@@ -62,7 +77,7 @@ class LiveServer:
         env = {**child_database_env(), **self.env_overrides}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(DAPHNE), "-e", f"tcp:{self.port}:interface=127.0.0.1:backlog=4096", "aep.asgi:application"],
+            server_command(self.server, self.port),
             cwd=ROOT,
             env=env,
             stdout=log,
