@@ -178,6 +178,22 @@ class TestListPlans:
         ids = [p["id"] for page in (first, second, third) for p in page["plans"]]
         assert len(ids) == 7 and set(ids) == set(many_plans)
 
+    @pytest.mark.parametrize("query", ["", "&archived=false"])
+    def test_pages_of_plans_updated_at_the_same_instant_neither_overlap_nor_skip(
+        self, client_a, org_a, query
+    ):
+        same_instant = LivePlan.objects.bulk_create(
+            [LivePlan(org=org_a, title=f"tied {i}") for i in range(12)]
+        )
+        LivePlan.objects.filter(org=org_a).update(updated_at="2026-01-01T00:00:00Z")
+        pages = [
+            client_a.get(f"/api/plan/list?limit=5&offset={offset}{query}").json()["plans"]
+            for offset in (0, 5, 10)
+        ]
+        ids = [p["id"] for page in pages for p in page]
+        assert [len(page) for page in pages] == [5, 5, 2]
+        assert ids == sorted((str(p.id) for p in same_instant), key=lambda i: uuid.UUID(i), reverse=True)
+
     def test_most_recently_updated_first(self, client_a, many_plans):
         add(client_a, many_plans[4], "touch")
         assert client_a.get("/api/plan/list").json()["plans"][0]["id"] == many_plans[4]
