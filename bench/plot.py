@@ -17,6 +17,8 @@ from typing import Any
 def topology_label(result: dict[str, Any]) -> str:
     topo = result.get("topology", {})
     label = f"{topo.get('processes', 1)} x {topo.get('server', '?')}"
+    if topo.get("api_processes"):
+        label += f" ({topo['api_processes']} for the API)"
     if topo.get("pushpin"):
         label += " + pushpin"
     label += ", " + ("PostgreSQL" if str(topo.get("database", "")).startswith("postgres") else "SQLite")

@@ -177,6 +177,7 @@ class Topology:
     def __init__(self, args: argparse.Namespace, env: dict[str, str], workdir: Path) -> None:
         self.kind = args.server
         self.processes = args.processes
+        self.api_processes = args.api_processes
         self.use_pushpin = args.pushpin
         self.env = env
         self.workdir = workdir
@@ -189,6 +190,7 @@ class Topology:
         return {
             "server": self.kind,
             "processes": self.processes,
+            "api_processes": self.api_processes,
             "pushpin": self.use_pushpin,
             "database": "postgresql" if self.env.get("DATABASE_URL") else "sqlite (embedded)",
             "redis": bool(self.env.get("REDIS_URL")),
@@ -288,11 +290,14 @@ class Topology:
     def stream_targets(self) -> list[tuple[str, int]]:
         if self.pushpin is not None:
             return [("127.0.0.1", self.pushpin.http_port)]
-        return [("127.0.0.1", port) for port in self.ports]
+        return [("127.0.0.1", port) for port in self.ports[self.api_processes :]]
 
     @property
     def write_bases(self) -> list[str]:
-        return [f"http://127.0.0.1:{port}" for port in self.ports]
+        """Where requests other than streams go: the first `--api-processes` ports, if set (a load
+        balancer routing /api/plan/*/stream to the other processes), else every process."""
+        ports = self.ports[: self.api_processes] or self.ports
+        return [f"http://127.0.0.1:{port}" for port in ports]
 
     def rss_mb(self) -> float:
         return sum(_proc_status(p.pid, "VmRSS") or 0 for p in self.procs) / 1024
@@ -934,7 +939,8 @@ def header(result: dict[str, Any], sizes: Sizes, with_sizes: bool) -> str:
     topo, machine = result["topology"], result["machine"]
     lines = [
         f"Live Plan Mode bench, {result['mode']} mode, {result['repeat']} run(s): "
-        f"{topo['processes']} x {topo['server']}{' + pushpin' if topo['pushpin'] else ''}, "
+        f"{topo['processes']} x {topo['server']}{' + pushpin' if topo['pushpin'] else ''}"
+        f"{' (' + str(topo['api_processes']) + ' for the API)' if topo.get('api_processes') else ''}, "
         f"{topo['database']}{' + redis' if topo['redis'] else ''}",
         f"{machine['nproc']} cpu(s) ({machine['cpu_model']}); the load clients share them",
     ]
@@ -962,6 +968,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", ""))
     parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
     parser.add_argument("--processes", type=int, default=1, help="server processes (more than 1 needs Redis)")
+    parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=0,
+        help="of --processes, how many take every request but streams (which go to the others); "
+        "0: every process takes everything",
+    )
     parser.add_argument("--pushpin", action="store_true", help="Pushpin in front of the server(s)")
     parser.add_argument("--subscribers", type=int, help="subscribers in (a) and plans in (b)")
     parser.add_argument("--rate", type=float, help="steps per second in (a) and (b)")
@@ -981,6 +994,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.processes < 1:
         parser.error("--processes must be at least 1")
+    if (args.api_processes and not (0 < args.api_processes < args.processes)) or args.api_processes < 0:
+        parser.error("--api-processes must leave at least one of --processes for the streams")
     if args.processes > 1 and not args.redis_url:
         parser.error("--processes > 1 needs --redis-url (events cross processes through Redis)")
     return args
