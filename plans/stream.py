@@ -51,6 +51,11 @@ STREAM_PATH = re.compile(r"^/api/plan/(?P<plan_id>[^/]+)/stream(?:/grip/(?P<grip
 KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"))
 REORDER_WAIT_SECONDS = 0.05
 RETRY_MS = 2000
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache, no-store"),
+    (b"x-accel-buffering", b"no"),  # nginx: do not buffer the stream
+]
 
 
 class StreamDenied(Exception):
@@ -279,11 +284,7 @@ async def plan_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> Non
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [
-                    (b"content-type", b"text/event-stream; charset=utf-8"),
-                    (b"cache-control", b"no-cache, no-store"),
-                    (b"x-accel-buffering", b"no"),
-                ],
+                "headers": SSE_HEADERS,
             }
         )
         if scope["method"] == "HEAD":
@@ -430,13 +431,7 @@ async def _serve_grip(send: Any, req: StreamRequest, plan_uuid: str | None, star
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [
-                (b"content-type", b"text/event-stream; charset=utf-8"),
-                (b"cache-control", b"no-cache, no-store"),
-                (b"x-accel-buffering", b"no"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
+            "headers": [*SSE_HEADERS, (b"content-length", str(len(body)).encode()), *headers],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -114,35 +114,50 @@ class LiveServer:
         return self.start()
 
 
+def shared_server(server: str = "daphne") -> Iterator[LiveServer]:
+    """Body of a long-lived server fixture: started once, stopped at the fixture's end."""
+    live = LiveServer(server=server).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def running(live: LiveServer) -> LiveServer:
+    """The shared server, restarted if a test stopped it."""
+    if live.process is None or live.process.poll() is not None:
+        live.start()
+    return live
+
+
+def server_factory(server: str = "daphne") -> Iterator[Any]:
+    """Body of a fixture that starts servers on demand (with extra environment) and stops them all."""
+    servers: list[LiveServer] = []
+
+    def make(**env: str) -> LiveServer:
+        live = LiveServer(env_overrides=env, server=server)
+        servers.append(live)
+        return live.start()
+
+    try:
+        yield make
+    finally:
+        for live in servers:
+            live.stop()
+
+
 @pytest.fixture(scope="session")
 def _shared_daphne(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServer]:
-    server = LiveServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from shared_server("daphne")
 
 
 @pytest.fixture
 def live_daphne(transactional_db: Any, _shared_daphne: LiveServer) -> LiveServer:
     """One daphne for the session (restarted if a test stopped it); each test commits its own data."""
-    if _shared_daphne.process is None or _shared_daphne.process.poll() is not None:
-        _shared_daphne.start()
-    return _shared_daphne
+    return running(_shared_daphne)
 
 
 @pytest.fixture
 def live_daphne_factory(transactional_db: Any) -> Iterator[Any]:
     """Start several servers (optionally with extra environment); all are stopped after the test."""
-    servers: list[LiveServer] = []
-
-    def make(**env: str) -> LiveServer:
-        server = LiveServer(env_overrides=env)
-        servers.append(server)
-        return server.start()
-
-    try:
-        yield make
-    finally:
-        for server in servers:
-            server.stop()
+    yield from server_factory("daphne")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.live import LiveServer
+from tests.live import LiveServer, running, server_factory, shared_server
 from tests.plans.test_stream_live import TestRefused, TestReplay, TestSubscribe
 
 pytestmark = pytest.mark.live
@@ -22,32 +22,15 @@ __all__ = ["TestRefused", "TestReplay", "TestSubscribe"]
 
 @pytest.fixture(scope="module")
 def _shared_uvicorn(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServer]:
-    server = LiveServer(server="uvicorn").start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from shared_server("uvicorn")
 
 
 @pytest.fixture
 def live_daphne(transactional_db: Any, _shared_uvicorn: LiveServer) -> LiveServer:
     """Overrides tests.live's fixture of that name for the imported test classes: uvicorn instead."""
-    if _shared_uvicorn.process is None or _shared_uvicorn.process.poll() is not None:
-        _shared_uvicorn.start()
-    return _shared_uvicorn
+    return running(_shared_uvicorn)
 
 
 @pytest.fixture
 def live_daphne_factory(transactional_db: Any) -> Iterator[Any]:
-    servers: list[LiveServer] = []
-
-    def make(**env: str) -> LiveServer:
-        server = LiveServer(env_overrides=env, server="uvicorn")
-        servers.append(server)
-        return server.start()
-
-    try:
-        yield make
-    finally:
-        for server in servers:
-            server.stop()
+    yield from server_factory("uvicorn")
