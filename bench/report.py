@@ -234,25 +234,21 @@ def check_failures(runs: list[dict[str, Any]]) -> list[str]:
         if run.get("error"):
             failures.append(f"run {index + 1}: broke: {run['error'].strip().splitlines()[-1]}")
         for name, result in sorted(run.get("scenarios", {}).items()):
-            where = f"run {index + 1}, scenario {name}"
-            if result.get("error"):
-                failures.append(f"{where}: errored: {result['error'].strip().splitlines()[-1]}")
-                continue
-            figures = result.get("figures", {})
-            for key, (op, limit) in CHECKED.items():
-                value = (figures.get(key) or {}).get("value")
-                if value is None:
-                    continue
-                if (op == "<" and value < limit) or (op == ">" and value > limit):
-                    failures.append(f"{where}: {key} = {value:g}")
+            failures += _result_failures(f"run {index + 1}, scenario {name}", result)
         for index_point, point in enumerate(run.get("sweep", [])):
             where = f"run {index + 1}, sweep point {index_point + 1} ({point.get('subscribers')} subscribers)"
-            if point.get("error"):
-                failures.append(f"{where}: errored: {point['error'].strip().splitlines()[-1]}")
-                continue
-            figures = point.get("figures", {})
-            for key, (op, limit) in CHECKED.items():
-                value = (figures.get(key) or {}).get("value")
-                if value is not None and ((op == "<" and value < limit) or (op == ">" and value > limit)):
-                    failures.append(f"{where}: {key} = {value:g}")
+            failures += _result_failures(where, point)
+    return failures
+
+
+def _result_failures(where: str, result: dict[str, Any]) -> list[str]:
+    """The `--check` failures of one scenario or sweep point."""
+    if result.get("error"):
+        return [f"{where}: errored: {result['error'].strip().splitlines()[-1]}"]
+    failures = []
+    figures = result.get("figures", {})
+    for key, (op, limit) in CHECKED.items():
+        value = (figures.get(key) or {}).get("value")
+        if value is not None and ((op == "<" and value < limit) or (op == ">" and value > limit)):
+            failures.append(f"{where}: {key} = {value:g}")
     return failures

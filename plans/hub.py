@@ -91,15 +91,18 @@ class EncodedEvent:
     def encode(self, html: bool) -> bytes:
         return self.both_bytes if html else self.json_bytes
 
+    @cached_property
+    def json_message(self) -> dict[str, Any]:
+        return {"type": "http.response.body", "body": self.json_bytes, "more_body": True}
+
+    @cached_property
+    def both_message(self) -> dict[str, Any]:
+        return {"type": "http.response.body", "body": self.both_bytes, "more_body": True}
+
     def message(self, html: bool) -> dict[str, Any]:
         """The ASGI body message, built once per process and shared by every stream it is sent to
         (servers only read it)."""
-        cache = self.__dict__.setdefault("_messages", {})
-        message = cache.get(html)
-        if message is None:
-            body = self.encode(html)
-            message = cache[html] = {"type": "http.response.body", "body": body, "more_body": True}
-        return message
+        return self.both_message if html else self.json_message
 
 
 async def _finish_send(coroutine: Any, pending: Any) -> None:

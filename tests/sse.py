@@ -153,3 +153,26 @@ async def read_until(reader: Any, needle: bytes, timeout: float) -> bytes:
                 raise ConnectionError("stream closed")
             data += chunk
     return data
+
+
+async def call_stream_app(request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    """Call the stream ASGI app in process with one request (a disconnect follows at once);
+    returns the status, the headers and the body it sent."""
+    from plans.stream import plan_stream_app
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http", **request}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(0.01)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(plan_stream_app(scope, receive, send), timeout=20)
+    start = sent[0]
+    assert start["type"] == "http.response.start"
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in start["headers"]}
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return start["status"], headers, body

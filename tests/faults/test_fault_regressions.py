@@ -15,6 +15,7 @@ import pytest
 from django.db import OperationalError
 
 from tests.live import free_port
+from tests.sse import call_stream_app
 
 pytestmark = pytest.mark.faults
 
@@ -52,28 +53,16 @@ def test_stream_answers_503_json_when_the_database_fails(monkeypatch):
         raise OperationalError("connection failed: the database is down")
 
     monkeypatch.setattr(plans.stream, "authorize", database_down)
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        await asyncio.sleep(0.01)
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
+    request = {
         "method": "GET",
         "path": "/api/plan/00000000-0000-0000-0000-000000000001/stream",
         "query_string": b"",
         "headers": [(b"authorization", b"Token x"), (b"x-org-id", b"org-a")],
     }
     try:
-        asyncio.run(plans.stream.plan_stream_app(scope, receive, send))
+        status, headers, body = asyncio.run(call_stream_app(request))
     except OperationalError:
         pytest.fail("the database error escaped the stream app (the ASGI server answers 500 HTML)")
-    status = sent[0]["status"]
-    headers = dict(sent[0]["headers"])
     assert status == 503
-    assert headers[b"content-type"] == b"application/json"
-    assert "detail" in json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    assert headers["content-type"] == "application/json"
+    assert "detail" in json.loads(body)

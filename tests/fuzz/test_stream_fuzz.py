@@ -24,9 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plans import services
-from plans.stream import plan_stream_app
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory, token_for
-from tests.sse import SseParser
+from tests.sse import SseParser, call_stream_app
 
 pytestmark = pytest.mark.fuzz
 
@@ -114,25 +113,6 @@ def stream_requests(draw: Any) -> dict[str, Any]:
     }
 
 
-async def _call(request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http", **request}
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        await asyncio.sleep(0.01)
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await asyncio.wait_for(plan_stream_app(scope, receive, send), timeout=20)
-    start = sent[0]
-    assert start["type"] == "http.response.start"
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in start["headers"]}
-    body = b"".join(m.get("body", b"") for m in sent[1:])
-    return start["status"], headers, body
-
-
 @pytest.fixture
 def stream_world(transactional_db: Any) -> Any:
     member_org = OrganizationFactory(id="fuzz-org", name="Fuzz")
@@ -172,7 +152,7 @@ def test_stream_endpoint_answers_every_request_as_documented(stream_world: Any) 
     )
     @given(request=stream_requests())
     def check(request: dict[str, Any]) -> None:
-        status, headers, body = asyncio.run(_call(request))
+        status, headers, body = asyncio.run(call_stream_app(request))
         seen[status] = seen.get(status, 0) + 1
         assert status in STATUSES, (status, body[:300])
         if status != 200:
