@@ -6,11 +6,14 @@ database connection while a stream is open; everything else goes to Django.
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aep.settings")
+django.setup(set_prefix=False)
 
-django_application = get_asgi_application()
+from aep.asgi_handler import SyncASGIHandler  # noqa: E402  (needs Django set up first)
+
+django_application = SyncASGIHandler()
 
 from plans.stream import STREAM_PATH, plan_stream_app  # noqa: E402  (needs Django set up first)
 

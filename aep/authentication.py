@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from django.db.models import OuterRef, Subquery
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.authtoken.models import Token
 
 from aep.models import Membership, Organization
 from aep.tenancy import MEMBER_ORG_ATTR, requested_org_id
@@ -41,23 +44,46 @@ class TokenOrBearerAuthentication(TokenAuthentication):
         return self.authenticate_credentials(key, org_id)
 
     def authenticate_credentials(self, key: str, org_id: str | None = None) -> tuple[Any, Any]:
-        tokens = self.get_model().objects.select_related("user")
-        if org_id is not None and len(org_id) <= 63:
-            membership = Membership.objects.filter(user_id=OuterRef("user_id"), org_id=org_id)
-            tokens = tokens.annotate(member_org_name=Subquery(membership.values("org__name")[:1]))
-        try:
-            token = tokens.get(key=key)
-        except self.get_model().DoesNotExist:
-            raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
-        if not token.user.is_active:
+        asks_org = org_id is not None and len(org_id) <= 63
+        user = next(
+            iter(get_user_model().objects.raw(token_user_sql(), [org_id if asks_org else None, key])), None
+        )
+        if user is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        if org_id is not None and len(org_id) <= 63:
-            name = token.member_org_name
-            org = None
-            if name is not None:
-                org = Organization.from_db(token._state.db, ["id", "name"], [org_id, name])
-            setattr(token.user, MEMBER_ORG_ATTR, (org_id, org))
-        return token.user, token
+        token = self.get_model().from_db(
+            user._state.db, ["key", "user_id", "created"], [key, user.pk, user.token_created]
+        )
+        token.user = user
+        if asks_org:
+            name = user.member_org_name
+            org = (
+                None if name is None else Organization.from_db(user._state.db, ["id", "name"], [org_id, name])
+            )
+            setattr(user, MEMBER_ORG_ATTR, (org_id, org))
+        return user, token
 
     def authenticate_header(self, request):  # type: ignore[no-untyped-def]
         return "Token"
+
+
+@functools.cache
+def token_user_sql() -> str:
+    """The user of a token, with the token's creation time and the name of the org (parameter 1) if
+    the user is a member of it, in one statement: parameters (org id or NULL, token key).
+
+    Written as SQL because the equivalent ORM query (select_related plus a Subquery annotation) spent
+    0.7 ms compiling itself on every API request, a third of a step add (profiled with py-spy)."""
+    q = connection.ops.quote_name
+    user, token = get_user_model()._meta, Token._meta
+    membership, org = Membership._meta, Organization._meta
+    columns = ", ".join(f"u.{q(field.column)}" for field in user.concrete_fields)
+    return (
+        f"SELECT {columns}, t.{q('created')} AS token_created, "  # noqa: S608 (names from the models)
+        f"(SELECT o.{q('name')} FROM {q(membership.db_table)} m "
+        f"JOIN {q(org.db_table)} o ON o.{q('id')} = m.{q('org_id')} "
+        f"WHERE m.{q('user_id')} = t.{q('user_id')} AND m.{q('org_id')} = %s) AS member_org_name "
+        f"FROM {q(token.db_table)} t JOIN {q(user.db_table)} u ON u.{q(user.pk.column)} = t.{q('user_id')} "
+        f"WHERE t.{q('key')} = %s"
+    )

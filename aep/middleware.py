@@ -14,10 +14,7 @@ BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 class BodySizeLimitMiddleware:
     """Refuse request bodies over `MAX_REQUEST_BODY_BYTES` with 413, whether or not they announce a
-    Content-Length. (DRF reads the raw stream and would not apply Django's limit itself.)
-
-    Deliberately sync-only and last in MIDDLEWARE: it makes Django run the whole chain in one worker
-    thread under ASGI (see the comment there)."""
+    Content-Length. (DRF reads the raw stream and would not apply Django's limit itself.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
