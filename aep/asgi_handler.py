@@ -11,6 +11,9 @@ handler; a 404 2.7 ms, 1.1 ms with it.
 is read on the event loop, then one thread runs the signals, the sync middleware chain and the view,
 and closes the response (which hands the database connection back to the pool) before the bytes are
 sent. Streaming responses are sent as Django sends them and closed afterwards.
+
+Work a request schedules with `run_after_response` (the live-event broadcast of a step) runs on the
+event loop once the response has been sent: a writer does not wait for the fan-out of its own step.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 import os
+import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,6 +33,21 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
+
+logger = logging.getLogger(__name__)
+_request_thread = threading.local()
+AfterResponse = list[tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]]
+
+
+def run_after_response(coroutine_function: Callable[..., Awaitable[None]], *args: Any) -> bool:
+    """From the thread serving a request: `await coroutine_function(*args)` on the event loop once
+    the response has been sent (or the client has gone). Returns False, and schedules nothing, when
+    the calling thread is not serving a request of SyncASGIHandler (a test client, a command)."""
+    pending: AfterResponse | None = getattr(_request_thread, "after_response", None)
+    if pending is None:
+        return False
+    pending.append((coroutine_function, args))
+    return True
 
 
 def worker_threads() -> int:
@@ -55,10 +76,17 @@ class SyncASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         try:
-            response = await self.in_thread(self.respond, scope, body_file)
-            await self.send_response(response, send)
-            if response.streaming:
-                await self.in_thread(response.close)
+            response, after_response = await self.in_thread(self.respond, scope, body_file)
+            try:
+                await self.send_response(response, send)
+                if response.streaming:
+                    await self.in_thread(response.close)
+            finally:
+                for coroutine_function, args in after_response:
+                    try:
+                        await coroutine_function(*args)
+                    except Exception:
+                        logger.exception("%s after a response failed", coroutine_function.__qualname__)
         finally:
             body_file.close()
 
@@ -68,8 +96,16 @@ class SyncASGIHandler(ASGIHandler):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(context.run, fn, *args))
 
-    def respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
-        """The sync part of a request, as Django's WSGIHandler runs it."""
+    def respond(self, scope: dict[str, Any], body_file: Any) -> tuple[HttpResponseBase, AfterResponse]:
+        """The sync part of a request, as Django's WSGIHandler runs it, and what it scheduled with
+        `run_after_response`."""
+        _request_thread.after_response = []
+        try:
+            return self._respond(scope, body_file), _request_thread.after_response
+        finally:
+            _request_thread.after_response = None
+
+    def _respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, response = self.create_request(scope, body_file)

@@ -13,15 +13,18 @@ With GRIP_URL, each event is also published to Pushpin, which holds the streams 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import uuid
+import weakref
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
+from aep.asgi_handler import run_after_response
 from plans.event_storage import StoredEvent, current_eid, storage
 
 logger = logging.getLogger(__name__)
@@ -94,6 +97,21 @@ def record(plan_id: uuid.UUID | str, payload: dict[str, Any]) -> StoredEvent:
 _redis_client: Any = None
 
 
+_async_redis_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+def _async_redis() -> Any:
+    """This event loop's Redis client (redis.asyncio clients belong to one loop)."""
+    loop = asyncio.get_running_loop()
+    client = _async_redis_clients.get(loop)
+    if client is None:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        _async_redis_clients[loop] = client
+    return client
+
+
 def _redis() -> Any:
     global _redis_client
     if _redis_client is None:
@@ -104,23 +122,52 @@ def _redis() -> Any:
 
 
 def broadcast(event: StoredEvent) -> None:
-    """Deliver a stored event to every subscriber, in this process and (with Redis) in all others."""
+    """Deliver a stored event to every subscriber, in this process and (with Redis) in all others.
+
+    Inside a request served by aep.asgi_handler this happens on the event loop once the response
+    has been sent (`broadcast_after_response`); elsewhere (commands, the test client) at once."""
+    if run_after_response(broadcast_after_response, event):
+        return
     from plans.hub import hub
 
     hub.deliver_threadsafe(event)  # this process' streams first: no round trip to Redis before them
     if getattr(settings, "EVENTSTREAM_REDIS", None):
-        message = {
+        try:
+            _redis().publish(REDIS_PUBSUB_CHANNEL, redis_message(event))
+        except Exception:
+            # Subscribers will find the event in storage on the next event or resync.
+            logger.warning("Redis publish failed for %s:%s", event.channel, event.eid, exc_info=True)
+        # This process' streams drop the Redis copy as a duplicate.
+    publish_to_pushpin(event)
+
+
+async def broadcast_after_response(event: StoredEvent) -> None:
+    """`broadcast`, on the event loop: Redis first, so that the other processes fan out while this
+    one does, then this process' streams."""
+    from plans.hub import hub
+
+    if getattr(settings, "EVENTSTREAM_REDIS", None):
+        try:
+            await _async_redis().publish(REDIS_PUBSUB_CHANNEL, redis_message(event))
+        except Exception:
+            logger.warning("Redis publish failed for %s:%s", event.channel, event.eid, exc_info=True)
+    hub.deliver(event)
+    publish_to_pushpin(event)
+
+
+def redis_message(event: StoredEvent) -> str:
+    """The message other processes' hubs read (django-eventstream's format)."""
+    return json.dumps(
+        {
             "channel": event.channel,
             "event_type": event.event_type,
             "data": json.dumps(event.data),
             "pub_id": str(event.eid),
         }
-        try:
-            _redis().publish(REDIS_PUBSUB_CHANNEL, json.dumps(message))
-        except Exception:
-            # Subscribers will find the event in storage on the next event or resync.
-            logger.warning("Redis publish failed for %s:%s", event.channel, event.eid, exc_info=True)
-        # This process' streams drop the Redis copy as a duplicate.
+    )
+
+
+def publish_to_pushpin(event: StoredEvent) -> None:
     if settings.GRIP_URL:
         # Behind Pushpin: queued for a background thread, so the request never waits on Pushpin.
         from plans.grip import publisher

@@ -79,6 +79,24 @@ def api_headers(user: Any, org: Any) -> dict[str, str]:
     }
 
 
+def step_request(headers: dict[str, str], body: bytes) -> tuple[dict[str, Any], Any]:
+    """The scope and `receive` of a step add whose client disconnects once the body is read."""
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/plan/step",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"content-length", str(len(body)).encode())]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop() if messages else {"type": "http.disconnect"}
+
+    return scope, receive
+
+
 def step_body(plan: Any, text: str) -> bytes:
     return json.dumps({"plan_id": str(plan.id), "text": text}).encode()
 
@@ -245,3 +263,56 @@ def test_a_client_that_leaves_before_sending_its_body_gets_no_response_and_nothi
     asyncio.run(application(scope, receive, send))
     assert sent == []
     assert PlanStep.objects.count() == 2
+
+
+def test_a_steps_live_event_goes_out_after_the_writers_response(alice: Any, org_a: Any, plan_a: Any) -> None:
+    """The writer's response is not held up by the fan-out of its own step to every stream."""
+    from aep.asgi import application
+    from plans.hub import hub
+
+    order: list[str] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        order.append(message["type"])
+
+    def recording_deliver(event: Any) -> None:
+        order.append(f"deliver {event.data['text']}")
+
+    body = step_body(plan_a, "after the response")
+    scope, receive = step_request(api_headers(alice, org_a), body)
+
+    with mock.patch.object(hub, "deliver", recording_deliver):
+        asyncio.run(application(scope, receive, send))
+    assert order == ["http.response.start", "http.response.body", "deliver after the response"]
+
+
+def test_a_writer_that_left_before_its_response_still_gets_its_step_broadcast(
+    alice: Any, org_a: Any, plan_a: Any
+) -> None:
+    from aep.asgi import application
+    from plans.hub import hub
+
+    delivered: list[str] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        raise OSError("the client has gone")
+
+    body = step_body(plan_a, "nobody waits for this one")
+    scope, receive = step_request(api_headers(alice, org_a), body)
+
+    with (
+        mock.patch.object(hub, "deliver", lambda event: delivered.append(event.data["text"])),
+        pytest.raises(OSError),
+    ):
+        asyncio.run(application(scope, receive, send))
+    assert delivered == ["nobody waits for this one"]
+    assert PlanStep.objects.filter(plan=plan_a).latest("seq").text == "nobody waits for this one"
+
+
+def test_outside_a_served_request_nothing_is_deferred() -> None:
+    from aep.asgi_handler import run_after_response
+
+    async def never() -> None:
+        raise AssertionError("must not run")
+
+    assert run_after_response(never) is False
