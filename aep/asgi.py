@@ -5,7 +5,6 @@ database connection while a stream is open; everything else goes to Django.
 """
 
 import os
-import sys
 
 import django
 
@@ -15,9 +14,6 @@ django.setup(set_prefix=False)
 from aep.asgi_handler import SyncASGIHandler  # noqa: E402  (needs Django set up first)
 
 django_application = SyncASGIHandler()
-
-if os.environ.get("GIL_SWITCH_INTERVAL_MS"):
-    sys.setswitchinterval(float(os.environ["GIL_SWITCH_INTERVAL_MS"]) / 1000)
 
 from plans.stream import STREAM_PATH, plan_stream_app  # noqa: E402  (needs Django set up first)
 
