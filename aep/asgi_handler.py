@@ -22,12 +22,12 @@ import asyncio
 import contextvars
 import functools
 import logging
-import os
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
@@ -50,15 +50,6 @@ def run_after_response(coroutine_function: Callable[..., Awaitable[None]], *args
     return True
 
 
-def worker_threads() -> int:
-    """How many requests one process serves at once (`ASGI_THREADS`, default 10).
-
-    Keep it at or below DB_POOL_MAX_SIZE: a request holds at most one database connection, so
-    requests then never wait on the pool, only in this queue.
-    """
-    return max(1, int(os.environ.get("ASGI_THREADS") or 10))
-
-
 class SyncASGIHandler(ASGIHandler):
     """An ASGI handler for a Django project whose code is all synchronous: one thread hop per request."""
 
@@ -66,7 +57,7 @@ class SyncASGIHandler(ASGIHandler):
         # BaseHandler.__init__, not ASGIHandler's: that one builds the chain in async mode.
         super(ASGIHandler, self).__init__()
         self.load_middleware(is_async=False)
-        self.executor = ThreadPoolExecutor(max_workers=worker_threads(), thread_name_prefix="django")
+        self.executor = ThreadPoolExecutor(max_workers=settings.ASGI_THREADS, thread_name_prefix="django")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":

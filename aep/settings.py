@@ -88,6 +88,10 @@ MIDDLEWARE = [
     "aep.middleware.BodySizeLimitMiddleware",
 ]
 
+# Requests one server process runs at once, each in a worker thread of aep.asgi_handler. A request
+# holds at most one database connection: keep this at or below DB_POOL_MAX_SIZE.
+ASGI_THREADS = max(1, env_int("ASGI_THREADS", 10))
+
 ROOT_URLCONF = "aep.urls"
 ASGI_APPLICATION = "aep.asgi.application"
 WSGI_APPLICATION = "aep.wsgi.application"
