@@ -66,20 +66,20 @@ class SyncASGIHandler(ASGIHandler):
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
+        after_response: AfterResponse = []
         try:
-            response, after_response = await self.in_thread(self.respond, scope, body_file)
-            try:
-                await self.send_response(response, send)
-                if response.streaming:
-                    await self.in_thread(response.close)
-            finally:
-                for coroutine_function, args in after_response:
-                    try:
-                        await coroutine_function(*args)
-                    except Exception:
-                        logger.exception("%s after a response failed", coroutine_function.__qualname__)
+            response = await self.in_thread(self.respond, scope, body_file, after_response)
+            await self.send_response(response, send)
+            if response.streaming:
+                await self.in_thread(response.close)
         finally:
             body_file.close()
+            # Also when the request failed or the client left: a committed step is still broadcast.
+            for coroutine_function, args in after_response:
+                try:
+                    await coroutine_function(*args)
+                except Exception:
+                    logger.exception("%s after a response failed", coroutine_function.__qualname__)
 
     async def in_thread(self, fn: Any, *args: Any) -> Any:
         """Run `fn(*args)` in a worker thread, with the caller's context variables."""
@@ -87,12 +87,14 @@ class SyncASGIHandler(ASGIHandler):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(context.run, fn, *args))
 
-    def respond(self, scope: dict[str, Any], body_file: Any) -> tuple[HttpResponseBase, AfterResponse]:
-        """The sync part of a request, as Django's WSGIHandler runs it, and what it scheduled with
-        `run_after_response`."""
-        _request_thread.after_response = []
+    def respond(
+        self, scope: dict[str, Any], body_file: Any, after_response: AfterResponse
+    ) -> HttpResponseBase:
+        """The sync part of a request, as Django's WSGIHandler runs it; what it schedules with
+        `run_after_response` goes to `after_response`."""
+        _request_thread.after_response = after_response
         try:
-            return self._respond(scope, body_file), _request_thread.after_response
+            return self._respond(scope, body_file)
         finally:
             _request_thread.after_response = None
 

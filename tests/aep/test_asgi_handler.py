@@ -316,3 +316,27 @@ def test_outside_a_served_request_nothing_is_deferred() -> None:
         raise AssertionError("must not run")
 
     assert run_after_response(never) is False
+
+
+def test_a_step_committed_by_a_request_that_then_fails_is_still_broadcast(
+    alice: Any, org_a: Any, plan_a: Any
+) -> None:
+    from aep.asgi import application
+    from plans.hub import hub
+
+    delivered: list[str] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    def failing_close(response: Any) -> None:
+        raise RuntimeError("closing the response failed")
+
+    scope, receive = step_request(api_headers(alice, org_a), step_body(plan_a, "committed, then a failure"))
+    with (
+        mock.patch.object(hub, "deliver", lambda event: delivered.append(event.data["text"])),
+        mock.patch("django.http.response.HttpResponseBase.close", failing_close),
+        pytest.raises(RuntimeError),
+    ):
+        asyncio.run(application(scope, receive, send))
+    assert delivered == ["committed, then a failure"]
