@@ -59,9 +59,11 @@ class PlanEventStorage(DjangoModelStorage):
 
     def trim_event_log(self) -> int:
         cutoff = timezone.now() - datetime.timedelta(hours=EVENT_RETENTION_HOURS)
+        # Oldest first by `created`, which is indexed, so the scan stops at the cutoff; ordered by id,
+        # the planner may walk the primary key through every stored event when none is old enough.
         ids = list(
             EventRow.objects.filter(created__lt=cutoff)
-            .order_by("id")
+            .order_by("created")
             .values_list("id", flat=True)[:EVENT_TRIM_BATCH]
         )
         if not ids:
