@@ -73,8 +73,18 @@ class LiveServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"aep-live-daphne-{self.port}.log"
 
+    def listening_line(self) -> str:
+        """What this server prints once it has bound its own port."""
+        if self.server == "uvicorn":
+            return f"Uvicorn running on http://127.0.0.1:{self.port}"
+        return f"Listening on TCP address 127.0.0.1:{self.port}"
+
     def start(self, timeout: float = 20.0) -> LiveServer:
         env = {**child_database_env(), **self.env_overrides}
+        # Only this start's log lines count: an answer on the port proves nothing until this process
+        # says it has bound it (another test's server could hold the port, and this one would then
+        # exit with "address in use" while the other answered in its place).
+        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             server_command(self.server, self.port),
@@ -88,6 +98,12 @@ class LiveServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"daphne exited early; log: {self.log_path.read_text()[-3000:]}")
+            with self.log_path.open("rb") as own_log:
+                own_log.seek(log_offset)
+                bound = self.listening_line().encode() in own_log.read()
+            if not bound:
+                time.sleep(0.1)
+                continue
             try:
                 with urllib.request.urlopen(f"{self.url}/api/schema/", timeout=2) as response:
                     if response.status == 200:
