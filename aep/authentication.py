@@ -78,12 +78,17 @@ def token_user_sql() -> str:
     q = connection.ops.quote_name
     user, token = get_user_model()._meta, Token._meta
     membership, org = Membership._meta, Organization._meta
+
+    def col(meta: Any, name: str) -> str:
+        return q(meta.get_field(name).column)
+
     columns = ", ".join(f"u.{q(field.column)}" for field in user.concrete_fields)
     return (
-        f"SELECT {columns}, t.{q('created')} AS token_created, "  # noqa: S608 (names from the models)
-        f"(SELECT o.{q('name')} FROM {q(membership.db_table)} m "
-        f"JOIN {q(org.db_table)} o ON o.{q('id')} = m.{q('org_id')} "
-        f"WHERE m.{q('user_id')} = t.{q('user_id')} AND m.{q('org_id')} = %s) AS member_org_name "
-        f"FROM {q(token.db_table)} t JOIN {q(user.db_table)} u ON u.{q(user.pk.column)} = t.{q('user_id')} "
-        f"WHERE t.{q('key')} = %s"
+        f"SELECT {columns}, t.{col(token, 'created')} AS token_created, "  # noqa: S608 (names from the models)
+        f"(SELECT o.{col(org, 'name')} FROM {q(membership.db_table)} m "
+        f"JOIN {q(org.db_table)} o ON o.{col(org, 'id')} = m.{col(membership, 'org')} "
+        f"WHERE m.{col(membership, 'user')} = t.{col(token, 'user')} AND m.{col(membership, 'org')} = %s) "
+        f"AS member_org_name FROM {q(token.db_table)} t "
+        f"JOIN {q(user.db_table)} u ON u.{q(user.pk.column)} = t.{col(token, 'user')} "
+        f"WHERE t.{col(token, 'key')} = %s"
     )

@@ -135,8 +135,7 @@ def broadcast(event: StoredEvent) -> None:
         try:
             _redis().publish(REDIS_PUBSUB_CHANNEL, redis_message(event))
         except Exception:
-            # Subscribers will find the event in storage on the next event or resync.
-            logger.warning("Redis publish failed for %s:%s", event.channel, event.eid, exc_info=True)
+            _log_publish_failure(event)
         # This process' streams drop the Redis copy as a duplicate.
     publish_to_pushpin(event)
 
@@ -150,7 +149,7 @@ async def broadcast_after_response(event: StoredEvent) -> None:
         try:
             await _async_redis().publish(REDIS_PUBSUB_CHANNEL, redis_message(event))
         except Exception:
-            logger.warning("Redis publish failed for %s:%s", event.channel, event.eid, exc_info=True)
+            _log_publish_failure(event)
     hub.deliver(event)
     publish_to_pushpin(event)
 
@@ -165,6 +164,11 @@ def redis_message(event: StoredEvent) -> str:
             "pub_id": str(event.eid),
         }
     )
+
+
+def _log_publish_failure(event: StoredEvent) -> None:
+    # Subscribers will find the event in storage on the next event or resync.
+    logger.warning("Redis publish failed for %s:%s", event.channel, event.eid, exc_info=True)
 
 
 def publish_to_pushpin(event: StoredEvent) -> None:
