@@ -155,7 +155,7 @@ def machine_info() -> dict[str, Any]:
             return ""
 
     versions = {}
-    for name in ("django", "daphne", "uvicorn", "django-eventstream", "httpx", "psycopg", "redis"):
+    for name in ("django", "daphne", "uvicorn", "django-eventstream", "aiohttp", "psycopg", "redis"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[name] = importlib.metadata.version(name)
     return {
