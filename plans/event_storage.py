@@ -50,12 +50,14 @@ class PlanEventStorage(DjangoModelStorage):
         update, release): bump the channel's counter and take the new value in one UPDATE ...
         RETURNING (which also locks the counter row until commit), then insert the event."""
         eid = _next_eid(channel)
-        EventRow.objects.create(
-            channel=channel, type=event_type, data=json.dumps(data, cls=DjangoJSONEncoder), eid=eid
-        )
+        EventRow.objects.create(channel=channel, type=event_type, data=encode_data(data), eid=eid)
+        self.appended()
+        return StoredEvent(channel, eid, event_type, data)
+
+    def appended(self) -> None:
+        """Count an event written (also by plans.step_sql); every EVENT_TRIM_EVERY, trim a batch."""
         if next(self._appends) % EVENT_TRIM_EVERY == 0:
             self.trim_event_log()
-        return StoredEvent(channel, eid, event_type, data)
 
     def trim_event_log(self) -> int:
         cutoff = timezone.now() - datetime.timedelta(hours=EVENT_RETENTION_HOURS)
@@ -70,6 +72,11 @@ class PlanEventStorage(DjangoModelStorage):
             return 0
         deleted, _ = EventRow.objects.filter(id__in=ids).delete()
         return deleted
+
+
+def encode_data(data: Any) -> str:
+    """An event's data as stored (django-eventstream's `Event.data` holds JSON text)."""
+    return json.dumps(data, cls=DjangoJSONEncoder)
 
 
 def _next_eid(channel: str) -> int:

@@ -90,8 +90,13 @@ def record(plan_id: uuid.UUID | str, payload: dict[str, Any]) -> StoredEvent:
 
     The caller must hold the plan's row lock (services do), which keeps ids in commit order."""
     event = storage.append_event(plan_channel(plan_id), "message", payload)
-    transaction.on_commit(lambda: broadcast(event), robust=True)
+    announce(event)
     return event
+
+
+def announce(event: StoredEvent) -> None:
+    """Broadcast a stored event once the current transaction commits (at once in autocommit)."""
+    transaction.on_commit(lambda: broadcast(event), robust=True)
 
 
 _redis_client: Any = None

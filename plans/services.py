@@ -25,7 +25,7 @@ from aep.models import AuditLog, Organization
 from aep.tenancy import scope
 from memory_graph import services as memory_services
 from memory_graph.models import MemoryEdge, MemoryNode
-from plans import events
+from plans import event_storage, events, step_sql
 from plans.models import (
     DESCRIPTION_MAX,
     OWNER_MAX,
@@ -37,6 +37,8 @@ from plans.models import (
     PlanStep,
 )
 from plans.serializers import iso
+
+ARCHIVED_MESSAGE = "Plan is archived; steps can no longer be added."
 
 
 def _clean_text(value: Any, *, field: str, max_length: int, required: bool) -> str:
@@ -129,39 +131,85 @@ def add_step(
     started = time.perf_counter()
     text = _clean_text(text, field="text", max_length=STEP_TEXT_MAX, required=True)
     owner = _clean_text(owner, field="owner", max_length=OWNER_MAX, required=False) or display_name(user)
+    plan_uuid = _plan_uuid(plan_id)
+    author = user if getattr(user, "is_authenticated", False) else None
+    if step_sql.supported():
+        step = _add_step_in_one_statement(org, author, plan_uuid, text, owner)
+    else:
+        step = _add_step_with_orm(org, author, plan_uuid, text, owner)
+    _count_after_commit(AuditLog.Action.PLAN_STEP, org)
+    transaction.on_commit(
+        lambda: plan_step_latency.labels(org_id=org.id).observe(time.perf_counter() - started), robust=True
+    )
+    return step
+
+
+def _plan_uuid(plan_id: uuid.UUID | str) -> uuid.UUID:
+    try:
+        return plan_id if isinstance(plan_id, uuid.UUID) else uuid.UUID(str(plan_id))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound("Plan not found.") from None
+
+
+def _add_step_with_orm(
+    org: Organization, author: Any, plan_uuid: uuid.UUID, text: str, owner: str
+) -> PlanStep:
     with transaction.atomic():
         now = timezone.now()
-        plan_uuid, seq, participants = _claim_next_seq(org, plan_id, now)
+        seq, participants = _claim_next_seq(org, plan_uuid, now)
         step = PlanStep.objects.create(
-            plan_id=plan_uuid,
-            seq=seq,
-            text=text,
-            owner=owner,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
-            ts=now,
+            plan_id=plan_uuid, seq=seq, text=text, owner=owner, created_by=author, ts=now
         )
         if owner not in participants and len(participants) < PARTICIPANTS_MAX:
             scope(LivePlan.objects, org).filter(id=plan_uuid).update(participants=[*participants, owner])
         audit.record(
             org=org,
-            user=user,
+            user=author,
             action=AuditLog.Action.PLAN_STEP,
             resource_type="plan",
             resource_id=plan_uuid,
             details={"step_id": str(step.id), "seq": seq},
         )
         events.record(plan_uuid, events.step_payload(step))
-        _count_after_commit(AuditLog.Action.PLAN_STEP, org)
-        transaction.on_commit(
-            lambda: plan_step_latency.labels(org_id=org.id).observe(time.perf_counter() - started),
-            robust=True,
-        )
     return step
 
 
-def _claim_next_seq(
-    org: Organization, plan_id: uuid.UUID | str, now: datetime.datetime
-) -> tuple[uuid.UUID, int, list[str]]:
+def _add_step_in_one_statement(
+    org: Organization, author: Any, plan_uuid: uuid.UUID, text: str, owner: str
+) -> PlanStep:
+    """The same writes as `_add_step_with_orm`, as one PostgreSQL statement (plans.step_sql): one
+    round trip instead of eight. In autocommit the statement is its own transaction; inside a
+    caller's transaction (an idempotent request) it is part of that one."""
+    now = timezone.now()
+    step = PlanStep(
+        id=uuid.uuid4(), plan_id=plan_uuid, seq=0, text=text, owner=owner, created_by=author, ts=now
+    )
+    payload = events.step_payload(step)
+    channel = events.plan_channel(plan_uuid)
+    written = step_sql.write_step(
+        org_id=org.pk,
+        plan_id=plan_uuid,
+        step_id=step.id,
+        text=text,
+        owner=owner,
+        user_id=None if author is None else author.pk,
+        now=now,
+        channel=channel,
+        event_data=event_storage.encode_data(payload),
+    )
+    if written is None:
+        archived = scope(LivePlan.objects, org).filter(id=plan_uuid).values_list("archived", flat=True)
+        if archived.first():
+            raise Conflict(ARCHIVED_MESSAGE)
+        raise NotFound("Plan not found.")
+    step.seq, eid = written
+    step._state.adding, step._state.db = False, connection.alias
+    event_storage.storage.appended()
+    events.announce(event_storage.StoredEvent(channel, eid, "message", payload))
+    return step
+
+
+def _claim_next_seq(org: Organization, plan_uuid: uuid.UUID, now: datetime.datetime) -> tuple[int, list[str]]:
     """Lock the plan's row and take its next step number, in one statement.
 
     `UPDATE ... RETURNING` does what `select_for_update()` followed by `save()` would, in one round
@@ -170,10 +218,6 @@ def _claim_next_seq(
     org scope of `aep.tenancy.scope`: another org's plan is not found. Raises NotFound, or Conflict
     for an archived plan (the transaction then rolls the increment back).
     """
-    try:
-        plan_uuid = plan_id if isinstance(plan_id, uuid.UUID) else uuid.UUID(str(plan_id))
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound("Plan not found.") from None
     meta = LivePlan._meta
     table = connection.ops.quote_name(meta.db_table)
     with connection.cursor() as cursor:
@@ -191,9 +235,9 @@ def _claim_next_seq(
         raise NotFound("Plan not found.")
     seq, archived, participants = row
     if archived:
-        raise Conflict("Plan is archived; steps can no longer be added.")
+        raise Conflict(ARCHIVED_MESSAGE)
     participants = meta.get_field("participants").from_db_value(participants, None, connection)
-    return plan_uuid, int(seq), list(participants or [])
+    return int(seq), list(participants or [])
 
 
 def plan_session_content(plan: LivePlan, steps: Iterable[PlanStep]) -> str:
