@@ -37,7 +37,6 @@ from plans.event_storage import ReplayGap, StoredEvent, current_eids, events_aft
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 POLL_SECONDS = float(os.environ.get("STREAM_POLL_SECONDS", "2"))
-FANOUT_CHUNK = int(os.environ.get("STREAM_FANOUT_CHUNK", "64"))  # streams written per loop turn
 
 
 async def run_db(fn: Callable[..., T], *args: Any) -> T:
@@ -213,7 +212,6 @@ class Hub:
         self.user_streams: collections.Counter[int] = collections.Counter()  # open streams per user
         self.delivered: dict[str, int] = {}  # highest event id delivered, per subscribed channel
         self._poll_task: asyncio.Task[None] | None = None
-        self._fanout: collections.deque[list[Any]] = collections.deque()  # [event, subscribers, next]
 
     # --- subscriptions (on the loop) ----------------------------------------------------------
     def subscribe(self, channel: str) -> Subscriber:
@@ -221,7 +219,6 @@ class Hub:
         if self.loop is not loop:
             self.loop = loop
             self._redis_task = self._poll_task = None
-            self._fanout.clear()  # left by a loop that has stopped: nothing would write it
         if self._redis_task is None and getattr(settings, "EVENTSTREAM_REDIS", None):
             self._redis_task = loop.create_task(self._listen_redis())
         if self._poll_task is None and POLL_SECONDS > 0:
@@ -243,37 +240,15 @@ class Hub:
 
     # --- delivery ----------------------------------------------------------------------------
     def deliver(self, event: StoredEvent) -> None:
-        """Write the event to every subscriber of its channel, FANOUT_CHUNK streams at a time.
-
-        Between chunks the loop serves its other work (a request's bytes, a finished query, the
-        response of a writer): writing one event to a thousand streams takes over 10 ms, and a step
-        add arriving meanwhile would otherwise wait for all of it. Events go out in the order they
-        were delivered, so each stream still gets them in id order."""
         subscribers = self.channels.get(event.channel)
         if not subscribers:
             return
         if event.eid > self.delivered.get(event.channel, 0):
             self.delivered[event.channel] = event.eid
-        self._fanout.append([EncodedEvent(event), list(subscribers), 0])
-        if len(self._fanout) == 1:
-            self._write_chunk()
-
-    def _write_chunk(self) -> None:
-        budget = FANOUT_CHUNK
-        while self._fanout and budget > 0:
-            pending = self._fanout[0]
-            item, subscribers, start = pending
-            end = min(len(subscribers), start + budget)
-            for index in range(start, end):
-                subscribers[index].offer(item)
-            budget -= end - start
-            if end < len(subscribers):
-                pending[2] = end
-            else:
-                self._fanout.popleft()
-                plan_stream_events_sent.inc(len(subscribers))
-        if self._fanout:
-            asyncio.get_running_loop().call_soon(self._write_chunk)
+        item = EncodedEvent(event)
+        for subscriber in list(subscribers):
+            subscriber.offer(item)
+        plan_stream_events_sent.inc(len(subscribers))
 
     def deliver_threadsafe(self, event: StoredEvent) -> None:
         """Called from request threads after commit; a process with no open stream does nothing."""
