@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "plan-"
 REDIS_PUBSUB_CHANNEL = "events_channel"  # django-eventstream's hard-coded pub/sub channel
+EVENT_TYPE = "message"  # the stored type of every plan event (SSE's default event name)
 
 
 def plan_channel(plan_id: uuid.UUID | str) -> str:
@@ -89,7 +90,7 @@ def record(plan_id: uuid.UUID | str, payload: dict[str, Any]) -> StoredEvent:
     """Store an event in the current transaction; broadcast it once the transaction commits.
 
     The caller must hold the plan's row lock (services do), which keeps ids in commit order."""
-    event = storage.append_event(plan_channel(plan_id), "message", payload)
+    event = storage.append_event(plan_channel(plan_id), EVENT_TYPE, payload)
     announce(event)
     return event
 

@@ -195,6 +195,7 @@ def _add_step_in_one_statement(
         user_id=None if author is None else author.pk,
         now=now,
         channel=channel,
+        event_type=events.EVENT_TYPE,
         event_data=event_storage.encode_data(payload),
     )
     if written is None:
@@ -205,7 +206,7 @@ def _add_step_in_one_statement(
     step.seq, eid = written
     step._state.adding, step._state.db = False, connection.alias
     event_storage.storage.appended()
-    events.announce(event_storage.StoredEvent(channel, eid, "message", payload))
+    events.announce(event_storage.StoredEvent(channel, eid, events.EVENT_TYPE, payload))
     return step
 
 

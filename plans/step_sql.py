@@ -37,7 +37,7 @@ def supported() -> bool:
 def _statement() -> str:
     """The statement, with table and column names from the models. Named parameters: now, plan,
     org, owner_list (a JSON array of the owner), step, text, owner, user, action, resource_id,
-    step_text, channel, data."""
+    step_text, channel, event_type, data."""
     q = connection.ops.quote_name
 
     def table(model: Any) -> str:
@@ -83,7 +83,7 @@ WITH p AS (
   RETURNING {counter_value} AS eid
 ), e AS (
   INSERT INTO {table(EventRow)} ({cols(EventRow, "channel", "type", "data", "eid", "created")})
-  SELECT %(channel)s::text, 'message', %(data)s::text, c.eid, %(now)s FROM c
+  SELECT %(channel)s::text, %(event_type)s::text, %(data)s::text, c.eid, %(now)s FROM c
   RETURNING {col(EventRow, "eid")} AS eid
 )
 SELECT p.seq, e.eid FROM p CROSS JOIN e
@@ -100,6 +100,7 @@ def write_step(
     user_id: int | None,
     now: datetime.datetime,
     channel: str,
+    event_type: str,
     event_data: str,
 ) -> tuple[int, int] | None:
     """Write a step with its audit row and stored event; (seq, event id), or None when the org has
@@ -118,6 +119,7 @@ def write_step(
         "resource_id": str(plan_id),
         "step_text": str(step_id),
         "channel": channel,
+        "event_type": event_type,
         "data": event_data,
     }
     with connection.cursor() as cursor:
