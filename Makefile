@@ -32,12 +32,7 @@ migrate: venv
 SERVER ?= daphne
 run: migrate
 	@echo "Live Plan Mode on http://$(HOST):$(PORT)/  (API token: $(PY) manage.py create_api_token USER --org ORG)"
-ifeq ($(SERVER),uvicorn)
-	$(VENV)/bin/uvicorn aep.asgi:application --host $(HOST) --port $(PORT) --backlog 4096 \
-	  --no-access-log --lifespan off --loop uvloop --http httptools
-else
-	$(VENV)/bin/daphne -e tcp:$(PORT):interface=$(HOST):backlog=4096 aep.asgi:application
-endif
+	$(PY) -m ops.serve --server $(SERVER) --host $(HOST) --port $(PORT)
 
 ## The whole app through Pushpin (GRIP) on 127.0.0.1:$(PORT), daphne behind it (README "Pushpin topology").
 .PHONY: run-pushpin
@@ -74,9 +69,11 @@ bench-sweep: dev-venv
 	$(PY) bench/run.py --sweep 10,100,500,1000,2000 --json bench/results/sweep.json $(BENCH_ARGS)
 	$(PY) bench/plot.py bench/results/sweep.json -o bench/results/sweep.png
 
+## ruff, and the import contracts of pyproject.toml (which way dependencies point).
 lint: dev-venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: dev-venv
 	$(VENV)/bin/ruff check --fix .

@@ -1,7 +1,8 @@
-"""ASGI entry point, served by daphne (`make run`) or any ASGI server.
+"""ASGI entry point, served by daphne or uvicorn (`make run`).
 
-Live plan streams (`/api/plan/{id}/stream`) go straight to `plans.stream`, which holds no thread or
-database connection while a stream is open; everything else goes to Django.
+The composition root: live streams (the URLs of the channels apps register with live/) go to
+`live.stream`, which holds no thread or database connection while a stream is open; everything else
+goes to Django through `aep.asgi_handler`.
 """
 
 import gc
@@ -13,15 +14,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aep.settings")
 django.setup(set_prefix=False)
 
 from aep.asgi_handler import SyncASGIHandler  # noqa: E402  (needs Django set up first)
+from live.stream import stream_app, stream_route  # noqa: E402
 
 django_application = SyncASGIHandler()
 
-from plans.stream import STREAM_PATH, plan_stream_app  # noqa: E402  (needs Django set up first)
-
 
 async def application(scope, receive, send):  # type: ignore[no-untyped-def]
-    if scope["type"] == "http" and STREAM_PATH.match(scope["path"]):
-        await plan_stream_app(scope, receive, send)
+    route = stream_route(scope)
+    if route is not None:
+        await stream_app(scope, receive, send, route)
     else:
         await django_application(scope, receive, send)
 

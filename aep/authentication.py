@@ -1,12 +1,16 @@
-"""API authentication: DRF tokens, sent as `Authorization: Token <key>` or `Bearer <key>`."""
+"""API authentication: DRF tokens, sent as `Authorization: Token <key>` or `Bearer <key>`, and the
+pages' session; `authenticate_request` is what requests outside DRF (the live streams) use."""
 
 from __future__ import annotations
 
 import functools
+from importlib import import_module
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.conf import settings
+from django.contrib.auth import get_user, get_user_model
 from django.db import connection
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
@@ -92,3 +96,24 @@ def token_user_sql() -> str:
         f"JOIN {q(user.db_table)} u ON u.{q(user.pk.column)} = t.{col(token, 'user')} "
         f"WHERE t.{col(token, 'key')} = %s"
     )
+
+
+def session_user(request: HttpRequest) -> Any:
+    """The user of the request's session cookie (AnonymousUser without a valid one), as Django's
+    session and authentication middleware would set it."""
+    if not hasattr(request, "session"):
+        engine = import_module(settings.SESSION_ENGINE)  # what SessionMiddleware loads
+        request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+    return get_user(request)
+
+
+def authenticate_request(request: HttpRequest) -> Any:
+    """The user of a request by the API's rules: a token in `Authorization` (refused outright when
+    wrong), else the pages' session. Raises AuthenticationFailed or NotAuthenticated (401)."""
+    result = TokenOrBearerAuthentication().authenticate(request)
+    if result is not None:
+        return result[0]
+    user = session_user(request)
+    if user.is_authenticated:
+        return user
+    raise exceptions.NotAuthenticated()

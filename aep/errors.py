@@ -55,13 +55,42 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "service_unavailable"
 
 
+RETRY_AFTER_SECONDS = "5"
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(exc.as_json(), status=exc.status_code)
     if isinstance(exc, DatabaseError):
         logger.exception("database error in %s", context.get("view"))
         exc = ServiceUnavailable()
-    return exception_handler(exc, context)
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(exc, ServiceUnavailable):
+        response["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
+def error_response(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, JSON body, headers) of the API's answer to `exc`, for responses that DRF does not
+    send (the live streams): the same statuses and details as `api_exception_handler`."""
+    if isinstance(exc, DomainError):
+        return exc.status_code, exc.as_json(), {}
+    if isinstance(exc, DatabaseError):
+        exc = ServiceUnavailable()
+    if not isinstance(exc, exceptions.APIException):
+        return status.HTTP_500_INTERNAL_SERVER_ERROR, {"detail": "Internal server error."}, {}
+    headers: dict[str, str] = {}
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        headers["WWW-Authenticate"] = "Token"
+    if isinstance(exc, ServiceUnavailable):
+        headers["Retry-After"] = RETRY_AFTER_SECONDS
+    detail = exc.detail
+    body = (
+        detail
+        if isinstance(detail, dict)
+        else {"detail": detail if isinstance(detail, list) else str(detail)}
+    )
+    return exc.status_code, body, headers
 
 
 def _wants_json(request: HttpRequest) -> bool:

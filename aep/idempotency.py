@@ -13,10 +13,10 @@ import datetime
 import functools
 import hashlib
 import itertools
-import os
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
@@ -27,7 +27,6 @@ from aep.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
-TTL_HOURS = float(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24"))
 PURGE_EVERY = 100
 PURGE_BATCH = 1000
 _keyed_writes = itertools.count(1)
@@ -78,7 +77,7 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
 
 def _forget_expired(**lookup: Any) -> None:
     """Drop this key if it expired; now and then, also a batch of everyone's expired keys."""
-    cutoff = timezone.now() - datetime.timedelta(hours=TTL_HOURS)
+    cutoff = timezone.now() - datetime.timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
     IdempotencyRecord.objects.filter(created_at__lt=cutoff, **lookup).delete()
     if next(_keyed_writes) % PURGE_EVERY == 0:
         expired = IdempotencyRecord.objects.filter(created_at__lt=cutoff).order_by("id")

@@ -1,16 +1,13 @@
 """The product's own Prometheus metrics (DESIGN 7), next to django-prometheus' request metrics.
 
 Counters and histograms work across several server processes when PROMETHEUS_MULTIPROC_DIR is set
-(prometheus_client's multiprocess mode). `plan_active_total` is not kept in memory at all: it is read
-from the database at scrape time, so it is right whichever process serves /metrics and after restarts.
+(prometheus_client's multiprocess mode). Gauges that apps read from the database at scrape time
+(`plan_active_total`, plans.metrics) are right whichever process serves /metrics and after restarts.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
-from django.db import DatabaseError
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,8 +19,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from aep.middleware import metrics_access_allowed
 
 STEP_LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.5, 0.8)
 
@@ -38,48 +36,26 @@ plan_step_latency = Histogram(
 )
 
 
-class ActivePlansCollector(Collector):
-    """`plan_active_total{org_id}`: plans not archived, counted in the database when scraped."""
-
-    def describe(self) -> Iterator[GaugeMetricFamily]:
-        # Registration asks for the metric names; answer without touching the database.
-        yield GaugeMetricFamily("plan_active_total", "Plans not archived, per org.", labels=["org_id"])
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from django.db.models import Count
-
-        from plans.models import LivePlan
-
-        family = GaugeMetricFamily("plan_active_total", "Plans not archived, per org.", labels=["org_id"])
-        try:
-            rows = (
-                LivePlan.objects.filter(archived=False)
-                .values("org_id")
-                .annotate(n=Count("id"))
-                .order_by("org_id")
-            )
-            for row in rows:
-                family.add_metric([row["org_id"]], row["n"])
-        except DatabaseError:
-            pass  # a scrape must not fail because the database is away; the gauge is just absent
-        yield family
+_database_collectors: list[Collector] = []
 
 
-active_plans_collector = ActivePlansCollector()
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    REGISTRY.register(active_plans_collector)
+def register_database_collector(collector: Collector) -> None:
+    """A collector that reads the database when scraped (apps register theirs when ready): served
+    by /metrics in multiprocess mode too, where the default registry is not."""
+    _database_collectors.append(collector)
+    if not settings.PROMETHEUS_MULTIPROC_DIR:
+        REGISTRY.register(collector)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Serve /metrics: every process' counters in multiprocess mode, plus the database-backed gauge."""
-    from aep.middleware import metrics_access_allowed
-
     if not metrics_access_allowed(request):
         return HttpResponse("Forbidden: /metrics is for allow-listed scrapers.\n", status=403)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if settings.PROMETHEUS_MULTIPROC_DIR:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        registry.register(active_plans_collector)
+        for collector in _database_collectors:
+            registry.register(collector)
     else:
         registry = REGISTRY
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

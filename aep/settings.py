@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import sys
 import warnings
 from pathlib import Path
 from urllib.parse import urlparse
@@ -47,8 +46,7 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = _DEV_SECRET_KEY
-    if "pytest" not in sys.modules and "daphne" not in sys.argv[0]:
-        warnings.warn("SECRET_KEY is not set: using the development key.", stacklevel=1)
+    warnings.warn("SECRET_KEY is not set: using the development key.", stacklevel=1)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -68,6 +66,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "django_eventstream",
     "aep",
+    "live",
     "plans",
     "memory_graph",
 ]
@@ -175,13 +174,12 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Live events (django-eventstream) --------------------------------------------------------------
+# --- Live events (live/, on django-eventstream's storage) ------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-EVENTSTREAM_STORAGE_CLASS = "plans.event_storage.PlanEventStorage"
-# In-process tests leave Redis out: its subscriber task binds to the first event loop it sees.
-# Cross-process delivery is tested with real daphne subprocesses, which do get it.
-RUNNING_PYTEST = "pytest" in sys.modules
-if REDIS_URL and not RUNNING_PYTEST:
+EVENTSTREAM_STORAGE_CLASS = "live.storage.EventStorage"
+# With Redis, events cross processes through its pub/sub (django-eventstream's format, live.wire);
+# live/ publishes to REDIS_URL, EVENTSTREAM_REDIS is django-eventstream's own name for it.
+if REDIS_URL:
     _redis = urlparse(REDIS_URL)
     EVENTSTREAM_REDIS = {
         "host": _redis.hostname or "127.0.0.1",
@@ -190,12 +188,19 @@ if REDIS_URL and not RUNNING_PYTEST:
     }
     if _redis.password:
         EVENTSTREAM_REDIS["password"] = _redis.password
+# Stored events older than this are trimmed; a client further behind gets `reset` and reloads.
+EVENT_RETENTION_HOURS = float(os.environ.get("EVENT_RETENTION_HOURS", "24"))
+# How often each process compares the stored event counters of its open channels with what it has
+# delivered (events from a process that could not publish to it arrive this late at worst); 0: never.
+STREAM_POLL_SECONDS = float(os.environ.get("STREAM_POLL_SECONDS", "2"))
+# An idle stream gets a `: keep-alive` comment this often, so proxies keep it open.
+STREAM_KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"))
 
 # --- Pushpin (GRIP) topology: optional; unset = daphne holds the streams itself (plans.stream) ------
 # GRIP_URL is Pushpin's publish endpoint (e.g. http://127.0.0.1:5561), GRIP_KEY the sig_key Pushpin
 # signs the requests it forwards with. With both set, a stream request carrying a valid Grip-Sig gets
 # hold instructions and Pushpin keeps the connection; every event is also published to Pushpin after
-# commit. See plans/grip.py, aep/pushpin.py, `make run-pushpin` and README "Pushpin topology".
+# commit. See live/grip.py, ops/pushpin.py, `make run-pushpin` and README "Pushpin topology".
 GRIP_URL = os.environ.get("GRIP_URL", "").strip().rstrip("/")
 GRIP_KEY = os.environ.get("GRIP_KEY", "")
 if GRIP_URL and not GRIP_KEY:
@@ -235,6 +240,10 @@ REST_FRAMEWORK = {
 API_WRITE_RATE = os.environ.get("API_WRITE_RATE", "600/min")  # per user; "off" disables
 MAX_STREAMS_PER_USER = env_int("MAX_STREAMS_PER_USER", 50)  # per server process
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# prometheus_client's multiprocess mode: counters of every server process, read from this folder.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+# A retry with the same Idempotency-Key within this time returns the first response.
+IDEMPOTENCY_TTL_HOURS = float(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24"))
 METRICS_ALLOWED_NETWORKS = [
     ipaddress.ip_network(net, strict=False) for net in env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 ]
@@ -285,5 +294,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django_eventstream": {"level": "WARNING"}},
+    "loggers": {
+        "django_eventstream": {"level": "WARNING"},
+        # Where the server listens is said whatever LOG_LEVEL is (ops.processes waits for that line).
+        "daphne.server": {"level": "INFO"},
+    },
 }

@@ -13,26 +13,20 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = Path(sys.executable)
+sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from ops.processes import ServerProcess  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -50,42 +44,6 @@ def summary(values: list[float]) -> dict[str, float]:
         "max": max(values) if values else float("nan"),
         "mean": statistics.fmean(values) if values else float("nan"),
     }
-
-
-class Server:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        subprocess.run([str(PY), "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
-        self.process = subprocess.Popen(
-            [
-                str(PY.with_name("daphne")),
-                "-e",
-                f"tcp:{self.port}:interface=127.0.0.1:backlog=4096",
-                "aep.asgi:application",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{self.url}/api/schema/", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
 
 
 async def subscriber(
@@ -132,7 +90,7 @@ async def subscriber(
     return seen
 
 
-async def run(args: argparse.Namespace, server: Server, token: str, org: str) -> dict:
+async def run(args: argparse.Namespace, server: ServerProcess, token: str, org: str) -> dict:
     headers = {"Authorization": f"Token {token}", "X-Org-Id": org}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
         plan_id = (await client.post("/api/plan/start", json={"title": "bench"})).json()["plan_id"]
@@ -219,8 +177,8 @@ def main() -> None:
     # One bench user opens every stream and posts every step: lift the per-user guards.
     env["MAX_STREAMS_PER_USER"] = str(args.subscribers + 100)
     env["API_WRITE_RATE"] = "off"
-    server = Server(env)
-    server.start()
+    subprocess.run([str(PY), "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    server = ServerProcess(env, server="daphne").start()
     try:
         org = "bench"
         out = subprocess.run(

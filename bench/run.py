@@ -36,16 +36,12 @@ import platform
 import queue
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import traceback
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,6 +54,8 @@ sys.path.insert(0, str(ROOT))
 from bench import report  # noqa: E402
 from bench.scan import mask_of  # noqa: E402
 from bench.stats import median_of_runs, summarize  # noqa: E402
+from ops.processes import ServerProcess, free_port  # noqa: E402
+from ops.pushpin import PushpinProcess  # noqa: E402
 
 PY = Path(sys.executable)
 BIN = PY.parent
@@ -105,12 +103,6 @@ FULL = Sizes(
     d_duration=20.0,
     d_get_duration=20.0,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def log(message: str) -> None:
@@ -182,7 +174,7 @@ class Topology:
         self.env = env
         self.workdir = workdir
         self.ports: list[int] = []
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.servers: list[ServerProcess] = []
         self.pushpin: Any = None
         self.starts = 0
 
@@ -196,28 +188,11 @@ class Topology:
             "redis": bool(self.env.get("REDIS_URL")),
         }
 
-    def command(self, port: int) -> list[str]:
-        if self.kind == "uvicorn":
-            return [
-                str(BIN / "uvicorn"),
-                "aep.asgi:application",
-                *("--host", "127.0.0.1", "--port", str(port), "--backlog", "4096", "--no-access-log"),
-                *("--lifespan", "off", "--loop", "uvloop", "--http", "httptools"),
-            ]
-        return [
-            str(BIN / "daphne"),
-            "-e",
-            f"tcp:{port}:interface=127.0.0.1:backlog=4096",
-            "aep.asgi:application",
-        ]
-
     def start(self) -> None:
         self.starts += 1
         self.ports = [free_port() for _ in range(self.processes)]
         env = dict(self.env)
         if self.use_pushpin:
-            from aep.pushpin import PushpinProcess
-
             key = secrets.token_hex(16)
             self.pushpin = PushpinProcess(
                 self.workdir / f"pushpin-{self.starts}", free_port(), self.ports, key=key
@@ -227,64 +202,32 @@ class Topology:
             prom = Path(env["PROMETHEUS_MULTIPROC_DIR"])
             for stale in prom.glob("*.db"):
                 stale.unlink()
-        for index, port in enumerate(self.ports):
-            logfile = (self.workdir / f"server-{self.starts}-{index}.log").open("ab")
-            self.procs.append(
-                subprocess.Popen(
-                    self.command(port),
-                    cwd=ROOT,
-                    env=env,
-                    stdout=logfile,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-            logfile.close()
-        for index, port in enumerate(self.ports):
-            self._wait_ready(index, port)
+        self.servers = [
+            ServerProcess(
+                env,
+                server=self.kind,
+                port=port,
+                log_path=self.workdir / f"server-{self.starts}-{index}.log",
+                ready_path="/api/plan/list",  # answered (401) without the database
+            ).launch()
+            for index, port in enumerate(self.ports)
+        ]
+        for server in self.servers:
+            server.wait_ready(timeout=60)
         if self.pushpin is not None:
             self.pushpin.start()
-
-    def _wait_ready(self, index: int, port: int) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.procs[index].poll() is not None:
-                raise RuntimeError(f"server on port {port} exited:\n{self.log_tail(index)}")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/plan/list", timeout=2)
-                return
-            except urllib.error.HTTPError:
-                return  # 401: it answers
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server on port {port} did not answer within 60 s:\n{self.log_tail(index)}")
-
-    def log_tail(self, index: int) -> str:
-        path = self.workdir / f"server-{self.starts}-{index}.log"
-        with contextlib.suppress(OSError):
-            return path.read_text(errors="replace")[-3000:]
-        return ""
 
     def stop(self) -> None:
         if self.pushpin is not None:
             with contextlib.suppress(Exception):
                 self.pushpin.stop()
             self.pushpin = None
-        for proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        self.procs = []
+        for server in self.servers:
+            server.stop()
+        self.servers = []
 
     def alive(self) -> bool:
-        return all(proc.poll() is None for proc in self.procs)
+        return all(server.running() for server in self.servers)
 
     @property
     def stream_targets(self) -> list[tuple[str, int]]:
@@ -299,14 +242,17 @@ class Topology:
         ports = self.ports[: self.api_processes] or self.ports
         return [f"http://127.0.0.1:{port}" for port in ports]
 
+    def pids(self) -> list[int]:
+        return [server.process.pid for server in self.servers if server.process is not None]
+
     def rss_mb(self) -> float:
-        return sum(_proc_status(p.pid, "VmRSS") or 0 for p in self.procs) / 1024
+        return sum(_proc_status(pid, "VmRSS") or 0 for pid in self.pids()) / 1024
 
     def threads(self) -> int:
-        return sum(_proc_status(p.pid, "Threads") or 0 for p in self.procs)
+        return sum(_proc_status(pid, "Threads") or 0 for pid in self.pids())
 
     def cpu_s(self) -> float:
-        return sum(_proc_cpu_s(p.pid) for p in self.procs)
+        return sum(_proc_cpu_s(pid) for pid in self.pids())
 
 
 # --- load processes ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 Rows are inserted with the ORM's bulk_create (the services would take minutes for 10,000 plans) but
 mirror what the services write: plans with `step_count`, participants and timestamps; steps with
 `seq` 1..n; django-eventstream's `Event` rows and `EventCounter` per plan channel, in the format
-plans.events writes (eid 1..n, the step payload as JSON); PLAN_START and PLAN_STEP audit rows.
+live.publish writes (eid 1..n, the step payload as JSON); PLAN_START and PLAN_STEP audit rows.
 Archived plans get `archived_at` but no memory node (the list and plan endpoints do not read it).
 Prints one JSON object on stdout.
 """
@@ -152,7 +152,7 @@ def seed_plans(
                 Event(
                     channel=channel,
                     type="message",
-                    data=json.dumps(step_payload(step), cls=DjangoJSONEncoder),
+                    data=json.dumps(step_payload(step, plan.participants), cls=DjangoJSONEncoder),
                     eid=seq,
                     created=now,  # within the retention window, as live events would be
                 )

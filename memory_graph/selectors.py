@@ -63,3 +63,15 @@ def recent_nodes(*, org: Organization, kind: str | None = None, limit: int = 20)
 def node_kinds(*, org: Organization) -> set[str]:
     """The kinds of node the org has."""
     return set(scope(MemoryNode.objects, org).order_by().values_list("kind", flat=True).distinct())
+
+
+def archived_plan_id(*, org: Organization, node: MemoryNode) -> uuid.UUID | None:
+    """The id of the plan this node is the archive of, while that plan exists in the org. Read
+    through the plan's own link to its node (`LivePlan.memory_node`, reverse name `plan`), so this
+    app needs nothing of the plans app."""
+    return (
+        scope(MemoryNode.objects, org)
+        .filter(pk=node.pk, plan__org=org)
+        .values_list("plan__id", flat=True)
+        .first()
+    )

@@ -10,8 +10,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from aep.serialization import StrictCharField, iso
 from memory_graph.selectors import SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX
-from plans.serializers import StrictCharField, iso
 
 QUERY_MAX = 500
 

@@ -1,6 +1,6 @@
 """Server-rendered memory pages (DESIGN 8): search the org's memory graph, and a node with its edges.
 
-Thin adapters like `plans.views`: the org comes from `org_page`, every read goes through
+Thin adapters, like the plan pages: the org comes from `org_page`, every read goes through
 `memory_graph.selectors` (or `scope()`), never a hand-written org filter. The results list is one
 partial (`memory_graph/_results.html`) rendered both by the full page and by the htmx endpoint, so
 search-as-you-type and the plain GET form (no JavaScript) show exactly the same thing.
@@ -24,7 +24,6 @@ from aep.models import Organization
 from aep.pages import org_page
 from memory_graph import selectors
 from memory_graph.models import MemoryEdge, MemoryNode
-from plans.selectors import get_plan
 
 RESULTS_LIMIT = selectors.SEARCH_LIMIT_DEFAULT
 # Longer text is cut before it is searched or shown: no sensible query is longer, and the API refuses
@@ -203,15 +202,9 @@ class EdgeView:
 
 
 def _plan_link(org: Organization, node: MemoryNode) -> str | None:
-    """The original plan's page, when the node names one that (still) exists in the org."""
-    plan_id = node.metadata.get("plan_id") if isinstance(node.metadata, dict) else None
-    if not isinstance(plan_id, str) or not plan_id:
-        return None
-    try:
-        plan = get_plan(org=org, plan_id=plan_id)
-    except NotFound:
-        return None
-    return reverse("plan-detail", kwargs={"plan_id": plan.id})
+    """The original plan's page, while that plan (still) exists in the org."""
+    plan_id = selectors.archived_plan_id(org=org, node=node)
+    return None if plan_id is None else reverse("plan-detail", kwargs={"plan_id": plan_id})
 
 
 @require_safe

@@ -5,3 +5,12 @@ class PlansConfig(AppConfig):
     name = "plans"
     verbose_name = "Live plans"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from aep.metrics import register_database_collector
+        from live import channels
+        from plans.events import PLAN_CHANNEL
+        from plans.metrics import ActivePlansCollector
+
+        channels.register(PLAN_CHANNEL)
+        register_database_collector(ActivePlansCollector())

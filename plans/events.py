@@ -1,77 +1,88 @@
-"""Live events of a plan: channel names, payloads, SSE ids, and publishing.
+"""The plan channel and every event it carries: declared once here, published by the services.
 
-A service calls `record()` inside its transaction: the event is stored (and gets its id) with the
-write it announces, and is broadcast only after commit (`transaction.on_commit`), so subscribers never
-see a step that was rolled back and every committed step has a stored event to replay.
+`PLAN_EVENTS` is the contract (live.contract): each event type a plan's stream sends, with its
+fields. Services build payloads with the functions below and call `record()` inside their
+transaction; tests validate every emitted payload against the contract, and the VS Code extension's
+types are generated from it (`manage.py event_contract --typescript`).
 
-Broadcast: with REDIS_URL, one Redis PUBLISH in django-eventstream's message format (its pub/sub
-channel `events_channel`), which every process' hub receives; without it, straight to this process'
-hub. Either way a subscriber that misses a broadcast finds the event in storage (see plans.hub).
-With GRIP_URL, each event is also published to Pushpin, which holds the streams of that topology
-(plans.grip).
+The channel (`plan-<uuid>`) is registered with live/ by `plans.apps`: a member of the plan's org may
+read it, and pages get each event rendered by `plans.fragments`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
-import re
 import uuid
-import weakref
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
+from aep.models import Organization
+from aep.serialization import iso
+from live import publish, sse
+from live.channels import ChannelType
+from live.contract import STRING, TIMESTAMP, UUID, Contract, EventType, control_events, list_of
+from live.storage import StoredEvent, current_eid
+from plans import fragments, selectors
 
-from aep.asgi_handler import run_after_response
-from plans.event_storage import StoredEvent, current_eid, storage
+PLAN_EVENTS = Contract.of(
+    "plan",
+    [
+        *control_events("plan_id", UUID),
+        EventType(
+            "step",
+            {
+                "plan_id": UUID,
+                "id": UUID,
+                "text": STRING,
+                "owner": STRING,
+                "ts": TIMESTAMP,
+                "participants": list_of(STRING),
+            },
+            "A step was added (last in the plan); `participants` is the plan's list after it (its owner"
+            " joins, up to the limit), so that no client applies that rule itself.",
+        ),
+        EventType(
+            "archived",
+            {"plan_id": UUID, "memory_node_id": UUID},
+            "The plan was archived into this memory node; it takes no more writes.",
+        ),
+    ],
+)
 
-logger = logging.getLogger(__name__)
 
-CHANNEL_PREFIX = "plan-"
-REDIS_PUBSUB_CHANNEL = "events_channel"  # django-eventstream's hard-coded pub/sub channel
-EVENT_TYPE = "message"  # the stored type of every plan event (SSE's default event name)
+def _canonical_plan_id(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def _authorize(org: Organization, key: str) -> str:
+    """A member of the org may read the stream of any plan of that org (NotFound otherwise)."""
+    return str(selectors.get_plan(org=org, plan_id=key).id)
+
+
+PLAN_CHANNEL = ChannelType(
+    name="plan",
+    stream_path="/api/plan/{key}/stream",
+    key_field="plan_id",
+    authorize=_authorize,
+    contract=PLAN_EVENTS,
+    parse_key=_canonical_plan_id,
+    render_html=fragments.render_event_html,
+)
 
 
 def plan_channel(plan_id: uuid.UUID | str) -> str:
-    return f"{CHANNEL_PREFIX}{plan_id}"
-
-
-def sse_id(channel: str, eid: int) -> str:
-    """The SSE `id:` of an event, in django-eventstream's format `plan-<uuid>:<n>`."""
-    return f"{channel}:{eid}"
-
-
-_ID_PART = re.compile(r"^(?:(?P<channel>[^:,]+):)?(?P<eid>\d{1,18})$")
-
-
-def parse_last_event_id(value: str, channel: str) -> int | None:
-    """The event number in a Last-Event-ID for `channel`. Accepts `plan-<uuid>:<n>`, a bare `<n>`, or
-    django-eventstream's multi-channel list `a:1,b:2`. Raises ValueError when malformed or when it
-    names only other channels."""
-    value = value.strip()
-    if not value:
-        return None
-    for part in value.split(","):
-        match = _ID_PART.match(part.strip())
-        if match is None:
-            raise ValueError("malformed Last-Event-ID")
-        if match["channel"] in (None, channel):
-            return int(match["eid"])
-    raise ValueError("Last-Event-ID is for another plan")
+    return PLAN_CHANNEL.channel(str(plan_id))
 
 
 def current_event_id(plan_id: uuid.UUID | str) -> str:
     """The SSE id of the plan's latest event. Pages read it BEFORE querying steps and connect with
     `?lastEventId=` so that nothing falls between render and connect."""
     channel = plan_channel(plan_id)
-    return sse_id(channel, current_eid(channel))
+    return sse.event_id(channel, current_eid(channel))
 
 
-def step_payload(step: Any) -> dict[str, Any]:
-    from plans.serializers import iso
-
+def step_payload(step: Any, participants: list[str]) -> dict[str, Any]:
     return {
         "type": "step",
         "plan_id": str(step.plan_id),
@@ -79,6 +90,7 @@ def step_payload(step: Any) -> dict[str, Any]:
         "text": step.text,
         "owner": step.owner,
         "ts": iso(step.ts),
+        "participants": participants,
     }
 
 
@@ -87,99 +99,6 @@ def archived_payload(plan: Any) -> dict[str, Any]:
 
 
 def record(plan_id: uuid.UUID | str, payload: dict[str, Any]) -> StoredEvent:
-    """Store an event in the current transaction; broadcast it once the transaction commits.
-
-    The caller must hold the plan's row lock (services do), which keeps ids in commit order."""
-    event = storage.append_event(plan_channel(plan_id), EVENT_TYPE, payload)
-    announce(event)
-    return event
-
-
-def announce(event: StoredEvent) -> None:
-    """Broadcast a stored event once the current transaction commits (at once in autocommit)."""
-    transaction.on_commit(lambda: broadcast(event), robust=True)
-
-
-_redis_client: Any = None
-
-
-_async_redis_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
-
-
-def _async_redis() -> Any:
-    """This event loop's Redis client (redis.asyncio clients belong to one loop)."""
-    loop = asyncio.get_running_loop()
-    client = _async_redis_clients.get(loop)
-    if client is None:
-        import redis.asyncio as aioredis
-
-        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-        _async_redis_clients[loop] = client
-    return client
-
-
-def _redis() -> Any:
-    global _redis_client
-    if _redis_client is None:
-        import redis
-
-        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    return _redis_client
-
-
-def broadcast(event: StoredEvent) -> None:
-    """Deliver a stored event to every subscriber, in this process and (with Redis) in all others.
-
-    Inside a request served by aep.asgi_handler this happens on the event loop once the response
-    has been sent (`broadcast_after_response`); elsewhere (commands, the test client) at once."""
-    if run_after_response(broadcast_after_response, event):
-        return
-    from plans.hub import hub
-
-    hub.deliver_threadsafe(event)  # this process' streams first: no round trip to Redis before them
-    if getattr(settings, "EVENTSTREAM_REDIS", None):
-        try:
-            _redis().publish(REDIS_PUBSUB_CHANNEL, redis_message(event))
-        except Exception:
-            _log_publish_failure(event)
-        # This process' streams drop the Redis copy as a duplicate.
-    publish_to_pushpin(event)
-
-
-async def broadcast_after_response(event: StoredEvent) -> None:
-    """`broadcast`, on the event loop: Redis first, so that the other processes fan out while this
-    one does, then this process' streams."""
-    from plans.hub import hub
-
-    if getattr(settings, "EVENTSTREAM_REDIS", None):
-        try:
-            await _async_redis().publish(REDIS_PUBSUB_CHANNEL, redis_message(event))
-        except Exception:
-            _log_publish_failure(event)
-    hub.deliver(event)
-    publish_to_pushpin(event)
-
-
-def redis_message(event: StoredEvent) -> str:
-    """The message other processes' hubs read (django-eventstream's format)."""
-    return json.dumps(
-        {
-            "channel": event.channel,
-            "event_type": event.event_type,
-            "data": json.dumps(event.data),
-            "pub_id": str(event.eid),
-        }
-    )
-
-
-def _log_publish_failure(event: StoredEvent) -> None:
-    # Subscribers will find the event in storage on the next event or resync.
-    logger.warning("Redis publish failed for %s:%s", event.channel, event.eid, exc_info=True)
-
-
-def publish_to_pushpin(event: StoredEvent) -> None:
-    if settings.GRIP_URL:
-        # Behind Pushpin: queued for a background thread, so the request never waits on Pushpin.
-        from plans.grip import publisher
-
-        publisher.enqueue(event)
+    """Store a plan event in the current transaction; it is broadcast once that commits. The
+    caller holds the plan's row lock, which keeps the channel's ids in commit order."""
+    return publish.record(plan_channel(plan_id), payload)

@@ -11,9 +11,9 @@ from django.db.models.functions import Cast
 
 from aep.errors import NotFound
 from aep.models import Organization
+from aep.serialization import iso
 from aep.tenancy import scope
 from plans.models import LivePlan, PlanStep
-from plans.serializers import iso
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:

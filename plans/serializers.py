@@ -6,12 +6,12 @@ stream payloads. The `*Out` serializers only describe those shapes for the OpenA
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterable
 from typing import Any
 
 from rest_framework import serializers
 
+from aep.serialization import StrictCharField, StrictUUIDField, iso
 from plans.models import (
     DESCRIPTION_MAX,
     OWNER_MAX,
@@ -20,14 +20,6 @@ from plans.models import (
     STEP_TEXT_MAX,
     TITLE_MAX,
 )
-
-
-def iso(value: datetime.datetime | None) -> str | None:
-    """ISO 8601 in UTC with microseconds and a `Z` suffix (`2026-11-26T09:30:00.000000Z`), the same
-    text the database writes for steps read in bulk (plans.selectors.steps_json)."""
-    if value is None:
-        return None
-    return value.astimezone(datetime.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def step_json(step: Any) -> dict[str, Any]:
@@ -48,29 +40,6 @@ def plan_json(plan: Any, steps: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "created_at": iso(plan.created_at),
         "updated_at": iso(plan.updated_at),
     }
-
-
-class StrictCharField(serializers.CharField):
-    """A CharField that refuses numbers and booleans (DRF would coerce them) and text that is not
-    valid Unicode (lone surrogates cannot be stored)."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        try:
-            data.encode("utf-8")
-        except UnicodeEncodeError:
-            raise serializers.ValidationError("Text must be valid Unicode.") from None
-        return super().to_internal_value(data)
-
-
-class StrictUUIDField(serializers.UUIDField):
-    """A UUIDField that refuses numbers and booleans (DRF would turn 42 into a UUID)."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, str):
-            self.fail("invalid", value="")
-        return super().to_internal_value(data)
 
 
 class PlanStartIn(serializers.Serializer):

@@ -22,10 +22,11 @@ from aep import audit
 from aep.errors import Conflict, InvalidInput, NotFound
 from aep.metrics import plan_events_total, plan_step_latency
 from aep.models import AuditLog, Organization
+from aep.serialization import iso
 from aep.tenancy import scope
 from memory_graph import services as memory_services
 from memory_graph.models import MemoryEdge, MemoryNode
-from plans import event_storage, events, step_sql
+from plans import events
 from plans.models import (
     DESCRIPTION_MAX,
     OWNER_MAX,
@@ -36,7 +37,6 @@ from plans.models import (
     LivePlan,
     PlanStep,
 )
-from plans.serializers import iso
 
 ARCHIVED_MESSAGE = "Plan is archived; steps can no longer be added."
 
@@ -133,10 +133,7 @@ def add_step(
     owner = _clean_text(owner, field="owner", max_length=OWNER_MAX, required=False) or display_name(user)
     plan_uuid = _plan_uuid(plan_id)
     author = user if getattr(user, "is_authenticated", False) else None
-    if step_sql.supported():
-        step = _add_step_in_one_statement(org, author, plan_uuid, text, owner)
-    else:
-        step = _add_step_with_orm(org, author, plan_uuid, text, owner)
+    step = _append_step(org, author, plan_uuid, text, owner)
     _count_after_commit(AuditLog.Action.PLAN_STEP, org)
     transaction.on_commit(
         lambda: plan_step_latency.labels(org_id=org.id).observe(time.perf_counter() - started), robust=True
@@ -151,9 +148,9 @@ def _plan_uuid(plan_id: uuid.UUID | str) -> uuid.UUID:
         raise NotFound("Plan not found.") from None
 
 
-def _add_step_with_orm(
-    org: Organization, author: Any, plan_uuid: uuid.UUID, text: str, owner: str
-) -> PlanStep:
+def _append_step(org: Organization, author: Any, plan_uuid: uuid.UUID, text: str, owner: str) -> PlanStep:
+    """The step's writes, in one transaction: its number under the plan's row lock, the step, the
+    owner joining the participants, the audit row and the stored event."""
     with transaction.atomic():
         now = timezone.now()
         seq, participants = _claim_next_seq(org, plan_uuid, now)
@@ -161,7 +158,8 @@ def _add_step_with_orm(
             plan_id=plan_uuid, seq=seq, text=text, owner=owner, created_by=author, ts=now
         )
         if owner not in participants and len(participants) < PARTICIPANTS_MAX:
-            scope(LivePlan.objects, org).filter(id=plan_uuid).update(participants=[*participants, owner])
+            participants = [*participants, owner]
+            scope(LivePlan.objects, org).filter(id=plan_uuid).update(participants=participants)
         audit.record(
             org=org,
             user=author,
@@ -170,43 +168,7 @@ def _add_step_with_orm(
             resource_id=plan_uuid,
             details={"step_id": str(step.id), "seq": seq},
         )
-        events.record(plan_uuid, events.step_payload(step))
-    return step
-
-
-def _add_step_in_one_statement(
-    org: Organization, author: Any, plan_uuid: uuid.UUID, text: str, owner: str
-) -> PlanStep:
-    """The same writes as `_add_step_with_orm`, as one PostgreSQL statement (plans.step_sql): one
-    round trip instead of eight. In autocommit the statement is its own transaction; inside a
-    caller's transaction (an idempotent request) it is part of that one."""
-    now = timezone.now()
-    step = PlanStep(
-        id=uuid.uuid4(), plan_id=plan_uuid, seq=0, text=text, owner=owner, created_by=author, ts=now
-    )
-    payload = events.step_payload(step)
-    channel = events.plan_channel(plan_uuid)
-    written = step_sql.write_step(
-        org_id=org.pk,
-        plan_id=plan_uuid,
-        step_id=step.id,
-        text=text,
-        owner=owner,
-        user_id=None if author is None else author.pk,
-        now=now,
-        channel=channel,
-        event_type=events.EVENT_TYPE,
-        event_data=event_storage.encode_data(payload),
-    )
-    if written is None:
-        archived = scope(LivePlan.objects, org).filter(id=plan_uuid).values_list("archived", flat=True)
-        if archived.first():
-            raise Conflict(ARCHIVED_MESSAGE)
-        raise NotFound("Plan not found.")
-    step.seq, eid = written
-    step._state.adding, step._state.db = False, connection.alias
-    event_storage.storage.appended()
-    events.announce(event_storage.StoredEvent(channel, eid, events.EVENT_TYPE, payload))
+        events.record(plan_uuid, events.step_payload(step, participants))
     return step
 
 

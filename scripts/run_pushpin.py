@@ -2,7 +2,7 @@
 """`make run-pushpin`: the whole app (pages, API, streams) through Pushpin on 127.0.0.1:PORT.
 
 Starts N daphne processes on internal ports with GRIP_URL/GRIP_KEY set, then Pushpin in front of
-them (config from aep.pushpin), and stops everything on Ctrl-C or when any of them dies. The
+them (config from ops.pushpin), and stops everything on Ctrl-C or when any of them dies. The
 environment (DATABASE_URL, REDIS_URL, SECRET_KEY, ...) is passed on to daphne as `make run` does.
 """
 
@@ -12,8 +12,6 @@ import argparse
 import os
 import secrets
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,26 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aep.pushpin import INSTALL_HINT, PushpinProcess, pushpin_installed  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne on port {port} exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"daphne on port {port} did not start within {timeout}s")
+from ops.processes import ServerProcess, free_port  # noqa: E402
+from ops.pushpin import INSTALL_HINT, PushpinProcess, pushpin_installed  # noqa: E402
 
 
 def main() -> int:
@@ -78,22 +58,15 @@ def main() -> int:
     publish_port = args.publish_port or free_port()
     key = os.environ.get("GRIP_KEY") or secrets.token_urlsafe(32)
     env = {**os.environ, "GRIP_URL": f"http://127.0.0.1:{publish_port}", "GRIP_KEY": key}
-    daphne_bin = str(Path(sys.executable).with_name("daphne"))
 
-    children: list[subprocess.Popen[bytes]] = []
+    servers: list[ServerProcess] = []
     pushpin: PushpinProcess | None = None
 
     def stop(*_: object) -> None:
         if pushpin is not None:
             pushpin.stop()
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        for server in servers:
+            server.stop()
 
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
@@ -103,21 +76,12 @@ def main() -> int:
     signal.signal(signal.SIGTERM, interrupted)
     try:
         origin_ports = [free_port() for _ in range(max(1, args.origins))]
-        for port in origin_ports:
-            children.append(
-                subprocess.Popen(
-                    [
-                        daphne_bin,
-                        "-e",
-                        f"tcp:{port}:interface=127.0.0.1:backlog=4096",
-                        "aep.asgi:application",
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                )
-            )
-        for port, child in zip(origin_ports, children, strict=True):
-            wait_for_port(port, child)
+        servers.extend(
+            ServerProcess(env, port=port, log_path=workdir / f"daphne-{port}.log").launch()
+            for port in origin_ports
+        )
+        for server in servers:
+            server.wait_ready()
         pushpin = PushpinProcess(workdir, args.port, origin_ports, publish_port=publish_port, key=key).start()
         print(
             f"Live Plan Mode through Pushpin on http://127.0.0.1:{args.port}/  "
@@ -126,9 +90,9 @@ def main() -> int:
             flush=True,
         )
         while True:
-            for child in children:
-                if child.poll() is not None:
-                    print(f"daphne exited with {child.returncode}; stopping", file=sys.stderr)
+            for server in servers:
+                if not server.running():
+                    print(f"daphne exited; stopping. Its log:\n{server.log_tail()}", file=sys.stderr)
                     return 1
             if pushpin.process is not None and pushpin.process.poll() is not None:
                 print(f"pushpin exited; log:\n{pushpin.log_tail()}", file=sys.stderr)

@@ -30,6 +30,13 @@ def _no_write_throttle(settings: Any) -> None:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _events_in_this_process(settings: Any) -> None:
+    """In-process tests deliver events inside this process: a Redis listener would bind to the
+    first test's event loop. Cross-process delivery is tested with real servers, given REDIS_URL."""
+    settings.REDIS_URL = ""
+
+
 @pytest.fixture
 def org_a(db):  # type: ignore[no-untyped-def]
     return OrganizationFactory(id="org-a", name="Org A")
@@ -106,4 +113,4 @@ def plan_b(bob, org_b):  # type: ignore[no-untyped-def]
     return plan
 
 
-from tests.live import _shared_daphne, live_daphne, live_daphne_factory  # noqa: E402, F401  (fixtures)
+from tests.servers import _shared_daphne, live_daphne, live_daphne_factory  # noqa: E402, F401  (fixtures)

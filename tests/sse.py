@@ -158,7 +158,7 @@ async def read_until(reader: Any, needle: bytes, timeout: float) -> bytes:
 async def call_stream_app(request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
     """Call the stream ASGI app in process with one request (a disconnect follows at once);
     returns the status, the headers and the body it sent."""
-    from plans.stream import plan_stream_app
+    from live.stream import stream_app, stream_route
 
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http", **request}
     sent: list[dict[str, Any]] = []
@@ -170,7 +170,9 @@ async def call_stream_app(request: dict[str, Any]) -> tuple[int, dict[str, str],
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await asyncio.wait_for(plan_stream_app(scope, receive, send), timeout=20)
+    route = stream_route(scope)
+    assert route is not None, f"not a stream URL: {scope['path']}"
+    await asyncio.wait_for(stream_app(scope, receive, send, route), timeout=20)
     start = sent[0]
     assert start["type"] == "http.response.start"
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in start["headers"]}

@@ -43,7 +43,7 @@ from memory_graph.models import MemoryEdge, MemoryNode
 from plans import services
 from plans.models import LivePlan, PlanStep
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory, token_for
-from tests.live import LiveServer
+from tests.servers import LiveServer
 from tests.sse import SseStream
 
 pytestmark = pytest.mark.django_db
@@ -349,12 +349,12 @@ def test_api_control_member_of_a_sees_it(world: World, endpoint: str) -> None:
     world.assert_shows_org_a_data(response.content.decode())
 
 
-# --- the live stream (a real daphne, one for the session: tests/live.py) -----------------------------
+# --- the live stream (a real daphne, one for the session: tests/servers.py) -----------------------------
 
 
 @pytest.fixture
 def daphne(_shared_daphne: LiveServer) -> LiveServer:
-    """The session's daphne (tests/live.py), without `live_daphne`'s `transactional_db`: the world is
+    """The session's daphne (tests/servers.py), without `live_daphne`'s `transactional_db`: the world is
     already committed, and a refused stream writes nothing to flush."""
     if _shared_daphne.process is None or _shared_daphne.process.poll() is not None:
         _shared_daphne.start()

@@ -225,30 +225,6 @@
     }
   }
 
-  // Whoever adds a step joins the plan's participants (the service does the same, up to its limit).
-  var PARTICIPANTS_MAX = 50;
-  function addParticipant(step) {
-    var list = document.getElementById("participants-list");
-    var owner = step.querySelector(".step-owner");
-    if (!list || !owner) {
-      return;
-    }
-    var name = owner.textContent;
-    var chips = list.querySelectorAll(".chip");
-    if (chips.length >= PARTICIPANTS_MAX) {
-      return;
-    }
-    for (var i = 0; i < chips.length; i++) {
-      if (chips[i].textContent === name) {
-        return;
-      }
-    }
-    var chip = document.createElement("li");
-    chip.className = "chip";
-    chip.textContent = name;
-    list.appendChild(chip);
-  }
-
   // Close the account menu when clicking elsewhere or pressing Escape.
   function closeMenus(except) {
     var menus = document.querySelectorAll("details.user-menu[open]");
@@ -273,9 +249,6 @@
   document.addEventListener("htmx:load", function (evt) {
     var root = evt.target instanceof Element ? evt.target : document;
     localizeTimes(root);
-    if (root instanceof Element && root.matches("li.step")) {
-      addParticipant(root);
-    }
   });
   document.addEventListener("DOMContentLoaded", function () {
     localizeTimes(document);

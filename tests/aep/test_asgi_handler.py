@@ -268,7 +268,7 @@ def test_a_client_that_leaves_before_sending_its_body_gets_no_response_and_nothi
 def test_a_steps_live_event_goes_out_after_the_writers_response(alice: Any, org_a: Any, plan_a: Any) -> None:
     """The writer's response is not held up by the fan-out of its own step to every stream."""
     from aep.asgi import application
-    from plans.hub import hub
+    from live.hub import hub
 
     order: list[str] = []
 
@@ -290,7 +290,7 @@ def test_a_writer_that_left_before_its_response_still_gets_its_step_broadcast(
     alice: Any, org_a: Any, plan_a: Any
 ) -> None:
     from aep.asgi import application
-    from plans.hub import hub
+    from live.hub import hub
 
     delivered: list[str] = []
 
@@ -322,7 +322,7 @@ def test_a_step_committed_by_a_request_that_then_fails_is_still_broadcast(
     alice: Any, org_a: Any, plan_a: Any
 ) -> None:
     from aep.asgi import application
-    from plans.hub import hub
+    from live.hub import hub
 
     delivered: list[str] = []
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live import ROOT, free_port
+from ops.processes import ROOT, free_port
 
 REDIS_SERVER = shutil.which("redis-server")
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))

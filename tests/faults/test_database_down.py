@@ -23,7 +23,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests import live
+from tests import servers as live
 from tests.faults.procs import (
     PlanWriter,
     PostgresProcess,
@@ -32,7 +32,7 @@ from tests.faults.procs import (
     needs_postgres_binaries,
     wait_until,
 )
-from tests.live import LiveServer
+from tests.servers import LiveServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.live, needs_postgres_binaries]
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.db import OperationalError
 
-from tests.live import free_port
+from ops.processes import free_port
 from tests.sse import call_stream_app
 
 pytestmark = pytest.mark.faults
@@ -47,12 +47,12 @@ def test_writes_are_accepted_while_the_throttle_cache_is_down(
 
 def test_stream_answers_503_json_when_the_database_fails(monkeypatch):
     """`GET /api/plan/{id}/stream` maps a database error to 503 JSON, like the rest of the API."""
-    import plans.stream
+    import live.stream
 
     def database_down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("connection failed: the database is down")
 
-    monkeypatch.setattr(plans.stream, "authorize", database_down)
+    monkeypatch.setattr(live.stream, "authorize", database_down)
     request = {
         "method": "GET",
         "path": "/api/plan/00000000-0000-0000-0000-000000000001/stream",

@@ -415,10 +415,14 @@ def test_plan_page_reads_the_event_id_before_the_steps(
 def test_step_partial_is_the_same_for_the_page_and_the_stream(alice: Any, plan_a: Any) -> None:
     step = PlanStep.objects.filter(plan=plan_a).order_by("seq").first()
     page_html = login(alice).get(plan_url(plan_a)).content.decode()
-    name, streamed = fragments.render_event_html(events.step_payload(step))
+    name, streamed = fragments.render_event_html(events.step_payload(step, plan_a.participants))
     assert name == "step_html"
-    assert streamed.strip() in page_html
-    assert f'id="step-{step.id}"' in streamed
+    streamed_step, _, streamed_participants = streamed.partition('<ul class="chips" id="participants-list"')
+    assert streamed_step.strip() in page_html
+    assert f'id="step-{step.id}"' in streamed_step
+    # The participants the step's event carries replace the page's list (an out-of-band swap).
+    assert streamed_participants.startswith(' hx-swap-oob="true">')
+    assert '<ul class="chips" id="participants-list"><li class="chip">alice</li>' in page_html
 
 
 def test_step_partial_escapes_text(db: Any) -> None:

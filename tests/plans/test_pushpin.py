@@ -1,5 +1,5 @@
 """The Pushpin (GRIP) topology: the same stream contract as plain daphne, with Pushpin holding the
-connections (plans.grip, aep.pushpin, README "Pushpin topology").
+connections (live.grip, ops.pushpin, README "Pushpin topology").
 
 Unit tests (signature check, next-link tokens, publish payload, config) always run. The live tests
 start a real Pushpin in front of two real daphne processes and are skipped when /usr/bin/pushpin is
@@ -28,12 +28,14 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from aep.models import Membership
-from aep.pushpin import PUSHPIN_BIN, PushpinProcess, write_config
-from plans import grip, services
-from plans.event_storage import StoredEvent
-from plans.hub import EncodedEvent
+from live import grip
+from live.hub import EncodedEvent
+from live.storage import StoredEvent
+from ops.processes import free_port
+from ops.pushpin import PUSHPIN_BIN, PushpinProcess, write_config
+from plans import services
 from tests.factories import token_for
-from tests.live import LiveServer, free_port
+from tests.servers import LiveServer
 from tests.sse import SseStream
 
 HAVE_PUSHPIN = Path(PUSHPIN_BIN).exists()
@@ -99,17 +101,19 @@ class TestGripSig:
 
 class TestNextLinkToken:
     def test_round_trip(self) -> None:
-        token = grip.make_next_token(user_id=7, plan_id="p", org_id="org-a", html=True)
-        assert grip.read_next_token(token) == {"u": 7, "p": "p", "o": "org-a", "h": 1}
+        token = grip.make_next_token(user_id=7, channel="plan-p", org_id="org-a", html=True)
+        assert grip.read_next_token(token) == {"u": 7, "c": "plan-p", "o": "org-a", "h": 1}
 
     def test_the_link_carries_the_token_in_its_path(self) -> None:
-        link = grip.next_link(user_id=7, plan_id="p", org_id="org-a", html=False)
+        link = grip.next_link(
+            stream_path="/api/plan/p/stream", user_id=7, channel="plan-p", org_id="org-a", html=False
+        )
         prefix, _, token = link.rpartition("/")
         assert prefix == "/api/plan/p/stream/grip" and "?" not in link
-        assert grip.read_next_token(token) == {"u": 7, "p": "p", "o": "org-a", "h": 0}
+        assert grip.read_next_token(token) == {"u": 7, "c": "plan-p", "o": "org-a", "h": 0}
 
     def test_tampered_or_expired_tokens_are_refused(self, settings) -> None:  # type: ignore[no-untyped-def]
-        token = grip.make_next_token(user_id=7, plan_id="p", org_id="o", html=False)
+        token = grip.make_next_token(user_id=7, channel="plan-p", org_id="o", html=False)
         payload, _, signature = token.rpartition(":")
         assert grip.read_next_token(payload + ":" + signature[::-1]) is None
         assert grip.read_next_token("garbage") is None
@@ -155,6 +159,7 @@ class TestInstructions:
         assert content == (encoded.json_bytes + encoded.html_bytes).decode()
         assert "event: step_html" in content and "Ship &lt;it&gt;" in content
 
+    @needs_pushpin  # the config is made from the installed Pushpin's own internal.conf
     def test_write_config(self, tmp_path) -> None:  # type: ignore[no-untyped-def]
         conf = write_config(tmp_path, 7000, [8001, 8002], publish_port=7001, key="sekrit")
         text = conf.read_text()
@@ -224,7 +229,7 @@ class TestPublisher:
         assert "GRIP publish of 1 event(s)" in caplog.text
 
     def test_broadcast_queues_for_pushpin_only_with_grip_url(self, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-        from plans.events import broadcast
+        from live.publish import broadcast
 
         queued: list[StoredEvent] = []
         monkeypatch.setattr(grip.publisher, "enqueue", queued.append)
@@ -239,8 +244,8 @@ class TestPublisher:
 
 # --- in-process: the stream app's GRIP answers ------------------------------------------------------------
 def call_stream(path: str, headers: dict[str, str], query: str = "") -> tuple[int, dict[str, str], bytes]:
-    """Run plans.stream's ASGI app once; returns status, headers and the whole body."""
-    from plans.stream import plan_stream_app
+    """Run live.stream's ASGI app once; returns status, headers and the whole body."""
+    from live.stream import stream_app, stream_route
 
     messages: list[dict] = []
 
@@ -257,7 +262,7 @@ def call_stream(path: str, headers: dict[str, str], query: str = "") -> tuple[in
         "query_string": query.encode(),
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
     }
-    async_to_sync(plan_stream_app)(scope, receive, send)
+    async_to_sync(stream_app)(scope, receive, send, stream_route(scope))
     start = messages[0]
     body = b"".join(m.get("body", b"") for m in messages[1:])
     return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
@@ -289,7 +294,7 @@ class TestGripResponse:
         assert headers["grip-keep-alive"] == ": keep-alive\\n\\n; format=cstring; timeout=15"
         assert link_of(headers).startswith(f"{path}/grip/")
         assert int(headers["content-length"]) == len(body)
-        connected = json.dumps({"type": "connected", "plan_id": str(plan_a.id)})
+        connected = json.dumps({"type": "connected", "plan_id": str(plan_a.id)}, separators=(",", ":"))
         assert body == f"retry: 2000\nid: plan-{plan_a.id}:2\ndata: {connected}\n\n".encode()
 
     def test_replay_after_last_event_id_then_prev_id_is_the_last_sent(
@@ -308,7 +313,7 @@ class TestGripResponse:
         Event.objects.filter(channel=f"plan-{plan_a.id}", eid=1).delete()
         headers = {**auth(alice, org_a), "Grip-Sig": sig(), "Last-Event-ID": f"plan-{plan_a.id}:0"}
         _status, out, body = call_stream(f"/api/plan/{plan_a.id}/stream", headers)
-        assert '"type": "reset"' in body.decode() and out["grip-channel"].endswith("prev-id=2")
+        assert '"type":"reset"' in body.decode() and out["grip-channel"].endswith("prev-id=2")
 
     def test_html_subscribers_use_their_own_channel(self, grip_settings, alice, org_a, plan_a) -> None:  # type: ignore[no-untyped-def]
         headers = {**auth(alice, org_a), "Grip-Sig": sig(), "Last-Event-ID": f"plan-{plan_a.id}:1"}
@@ -319,15 +324,15 @@ class TestGripResponse:
     def test_a_bad_signature_is_served_directly_without_instructions(
         self, grip_settings, alice, org_a, plan_a
     ) -> None:  # type: ignore[no-untyped-def]
-        from plans.stream import STREAM_PATH
+        from live.stream import stream_route
 
-        assert STREAM_PATH.match(f"/api/plan/{plan_a.id}/stream")
+        assert stream_route({"type": "http", "path": f"/api/plan/{plan_a.id}/stream"}) is not None
         status, headers, body = call_stream(
             f"/api/plan/{plan_a.id}/stream",
             {**auth(alice, org_a), "Grip-Sig": sig(key="forged-key-of-the-same-length-0123456789")},
         )
         assert status == 200 and not any(k.startswith("grip-") for k in headers)
-        assert b'"type": "connected"' in body  # the direct stream (ended by the disconnect)
+        assert b'"type":"connected"' in body  # the direct stream (ended by the disconnect)
 
     def test_refusals_are_the_direct_ones(
         self, grip_settings, alice, bob, carol, org_a, org_b, plan_a
@@ -586,7 +591,13 @@ class TestThroughPushpin:
     def test_a_client_cannot_use_a_next_link(self, pushpin, alice, org_a, plan_a) -> None:  # type: ignore[no-untyped-def]
         """Even a valid link (same SECRET_KEY as the servers) is useless to a client: Pushpin strips
         the Grip-Last header that marks its own next-link fetches, and daphne alone 404s it."""
-        link = grip.next_link(user_id=alice.pk, plan_id=str(plan_a.id), org_id=org_a.id, html=False)
+        link = grip.next_link(
+            stream_path=f"/api/plan/{plan_a.id}/stream",
+            user_id=alice.pk,
+            channel=f"plan-{plan_a.id}",
+            org_id=org_a.id,
+            html=False,
+        )
         forged_last = {"Grip-Last": f"plan-{plan_a.id}; last-id=0"}
         with SseStream(f"{pushpin.url}{link}", headers=forged_last) as s:
             assert s.status_code == 401

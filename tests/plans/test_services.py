@@ -14,11 +14,12 @@ from prometheus_client import REGISTRY
 
 from aep.errors import Conflict, InvalidInput, NotFound
 from aep.models import AuditLog
+from aep.serialization import iso
+from live import publish
 from memory_graph.models import MemoryNode
 from memory_graph.services import create_node
 from plans import events, services
 from plans.models import PARTICIPANTS_MAX, LivePlan, PlanStep
-from plans.serializers import iso
 
 
 class Boom(Exception):
@@ -27,9 +28,9 @@ class Boom(Exception):
 
 @pytest.fixture
 def broadcasts(monkeypatch) -> list[Any]:  # type: ignore[no-untyped-def]
-    """Every event handed to `plans.events.broadcast`, in order."""
+    """Every event handed to `live.publish.broadcast`, in order."""
     sent: list[Any] = []
-    monkeypatch.setattr(events, "broadcast", sent.append)
+    monkeypatch.setattr(publish, "broadcast", sent.append)
     return sent
 
 
@@ -125,6 +126,7 @@ class TestEvents:
             "text": "Live",
             "owner": "dora",
             "ts": iso(step.ts),
+            "participants": ["alice", "Alice Archer", "bob", "dora"],
         }
         assert json.loads(stored.data) == expected
         assert stored.type == "message"

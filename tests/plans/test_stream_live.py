@@ -61,6 +61,7 @@ class TestSubscribe:
             "text": "Ship it",
             "owner": "Alice Archer",
             "ts": step["ts"],
+            "participants": ["alice", "Alice Archer", "bob"],
         }
         assert event.id == f"plan-{plan_a.id}:3"
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from django.db import connection
 
-from tests.live import child_database_env
 from tests.plans.test_stream_live import auth, post_step, stream
+from tests.servers import child_database_env
 from tests.sse import open_raw_stream, read_until
 
 pytestmark = pytest.mark.live

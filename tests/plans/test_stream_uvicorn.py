@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.live import LiveServer, running, server_factory, shared_server
 from tests.plans.test_stream_live import TestRefused, TestReplay, TestSubscribe
+from tests.servers import LiveServer, running, server_factory, shared_server
 
 pytestmark = pytest.mark.live
 
@@ -27,7 +27,7 @@ def _shared_uvicorn(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Li
 
 @pytest.fixture
 def live_daphne(transactional_db: Any, _shared_uvicorn: LiveServer) -> LiveServer:
-    """Overrides tests.live's fixture of that name for the imported test classes: uvicorn instead."""
+    """Overrides tests.servers' fixture of that name for the imported test classes: uvicorn instead."""
     return running(_shared_uvicorn)
 
 

@@ -1,10 +1,10 @@
-"""GRIP (Pushpin) support for plan streams: request signatures, hold instructions, next links and
+"""GRIP (Pushpin) support for streams: request signatures, hold instructions, next links and
 publishing. Everything here is idle unless GRIP_URL and GRIP_KEY are set (aep.settings).
 
 How a stream works through Pushpin (`make run-pushpin`, README "Pushpin topology"):
 
 1. The client's `GET /api/plan/{id}/stream` reaches daphne through Pushpin, which adds `Grip-Sig` (a
-   JWT signed with GRIP_KEY). plans.stream checks the caller exactly as for a direct stream, then
+   JWT signed with GRIP_KEY). live.stream checks the caller exactly as for a direct stream, then
    answers with the first part of the stream (`retry:`, `connected`, the replay after
    Last-Event-ID) and hold instructions; Pushpin keeps the connection, daphne forgets it.
 2. After each commit, `broadcast()` hands the event to `publisher`, a background thread that POSTs
@@ -15,14 +15,14 @@ How a stream works through Pushpin (`make run-pushpin`, README "Pushpin topology
    the hold's next link and writes what that returns. Pushpin sends that request with only
    `Grip-Sig` and `Grip-Last: <channel>; last-id=<n>`, none of the client's headers (checked on
    pushpin 1.36), so the link carries its own credentials: a token signed with SECRET_KEY naming the
-   user, org, plan and variant, in the link's path (`/api/plan/<id>/stream/grip/<token>`). It is
+   user, org, channel and variant, in the link's path (`/api/plan/<id>/stream/grip/<token>`). It is
    honoured only on a request signed by Pushpin that carries `Grip-Last`, which Pushpin strips from
    client requests: only Pushpin's own next-link fetches can use it, even if a link leaks (it never
    reaches clients, but access logs show it). Access is checked again on every use.
    The token is in the path, not the query, because Pushpin shares one origin request between
    connections whose next links have the same path and the same `Grip-Last` (it ignores the query):
-   this way only identical requests (same user, org, plan, variant and position) are shared.
-4. Pushpin also fetches the next link about 1 s after a plan's first subscriber connects (its own
+   this way only identical requests (same user, org, channel, variant and position) are shared.
+4. Pushpin also fetches the next link about 1 s after a channel's first subscriber connects (its own
    check for publishes missed while it subscribed), and after GRIP_NEXT_LINK_TIMEOUT on an idle
    connection (which also re-checks access and picks up an event whose publish was lost).
 """
@@ -43,13 +43,14 @@ import jwt
 from django.conf import settings
 from django.core import signing
 
-from plans.event_storage import StoredEvent
+from live.hub import EncodedEvent
+from live.storage import StoredEvent
 
 logger = logging.getLogger(__name__)
 
 HTML_CHANNEL_SUFFIX = "~html"
-NEXT_LINK_SEGMENT = "grip"  # /api/plan/<id>/stream/grip/<token>
-_LINK_SALT = "plans.grip.next-link"
+NEXT_LINK_SEGMENT = "grip"  # <stream path>/grip/<token>, as live.channels routes it
+_LINK_SALT = "live.grip.next-link"
 PUBLISH_TIMEOUT_SECONDS = 3.0
 PUBLISH_BATCH = 200
 PUBLISH_RETRIES = (0.2, 1.0)  # waits before the second and third attempt of a failed publish
@@ -60,7 +61,7 @@ def enabled() -> bool:
 
 
 def grip_channel(channel: str, html: bool) -> str:
-    """Pushpin's channel for one plan channel and variant (page subscribers get other bytes)."""
+    """Pushpin's channel for one channel and variant (page subscribers get other bytes)."""
     return channel + HTML_CHANNEL_SUFFIX if html else channel
 
 
@@ -90,14 +91,15 @@ def parse_grip_last(value: str) -> dict[str, str]:
     return result
 
 
-def make_next_token(*, user_id: int, plan_id: str, org_id: str, html: bool) -> str:
-    payload = {"u": user_id, "p": plan_id, "o": org_id, "h": int(html)}
+def make_next_token(*, user_id: int, channel: str, org_id: str, html: bool) -> str:
+    payload = {"u": user_id, "c": channel, "o": org_id, "h": int(html)}
     return signing.dumps(payload, salt=_LINK_SALT, compress=False)
 
 
-def next_link(*, user_id: int, plan_id: str, org_id: str, html: bool) -> str:
-    token = make_next_token(user_id=user_id, plan_id=plan_id, org_id=org_id, html=html)
-    return f"/api/plan/{plan_id}/stream/{NEXT_LINK_SEGMENT}/{token}"
+def next_link(*, stream_path: str, user_id: int, channel: str, org_id: str, html: bool) -> str:
+    """The next link of a stream at `stream_path` (the channel's own stream URL)."""
+    token = make_next_token(user_id=user_id, channel=channel, org_id=org_id, html=html)
+    return f"{stream_path}/{NEXT_LINK_SEGMENT}/{token}"
 
 
 def read_next_token(token: str) -> dict[str, Any] | None:
@@ -107,7 +109,7 @@ def read_next_token(token: str) -> dict[str, Any] | None:
         claims = signing.loads(token, salt=_LINK_SALT, max_age=settings.GRIP_LINK_MAX_AGE)
     except signing.BadSignature:  # SignatureExpired is a subclass
         return None
-    if not isinstance(claims, dict) or not {"u", "p", "o", "h"} <= claims.keys():
+    if not isinstance(claims, dict) or not {"u", "c", "o", "h"} <= claims.keys():
         return None
     return claims
 
@@ -134,8 +136,6 @@ def hold_headers(
 # --- publishing -----------------------------------------------------------------------------------
 def publish_items(event: StoredEvent) -> list[dict[str, Any]]:
     """Pushpin publish items for one event: the JSON channel and the page (html) channel."""
-    from plans.hub import EncodedEvent
-
     encoded = EncodedEvent(event)
     ids = {"id": str(event.eid), "prev-id": str(event.eid - 1)}
     return [

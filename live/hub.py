@@ -1,15 +1,15 @@
-"""The per-process event hub: fans stored plan events out to the streams open in this process.
+"""The per-process event hub: fans stored events out to the streams open in this process.
 
 One hub per server process, living on the event loop. Streams subscribe to a channel; `deliver` puts
 each event on every subscriber of its channel and wakes it: no thread, no database connection and no
 extra task per stream. Events reach the hub from this process' services (after commit) and, with
-REDIS_URL, from every process through Redis pub/sub (django-eventstream's message format).
+REDIS_URL, from every process through Redis pub/sub (live.wire).
 
 Nothing is lost between the two: event ids are gap-free per channel, so a subscriber that sees id N+2
 after N knows that N+1 is missing and reads it from storage (`fetch`, coalesced so that a thousand
-subscribers of one plan cause one query). After a lost Redis connection the hub reconnects with
+subscribers of one channel cause one query). After a lost Redis connection the hub reconnects with
 backoff and re-reads, per channel, what its subscribers may have missed. And every
-`STREAM_POLL_SECONDS` (default 2) one query compares the stored event counters of all subscribed
+`STREAM_POLL_SECONDS` (settings, default 2) one query compares the stored event counters of all subscribed
 channels with what was delivered, so events written by a process that could not publish to this one
 (a management command, the admin on another worker without Redis, a publish lost to a crash) still
 arrive, a little later.
@@ -20,23 +20,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import logging
-import os
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any, TypeVar
 
+import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
 from aep.metrics import plan_stream_events_sent
-from plans.event_storage import ReplayGap, StoredEvent, current_eids, events_after
+from live import channels, sse, wire
+from live.storage import ReplayGap, StoredEvent, current_eids, events_after
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-POLL_SECONDS = float(os.environ.get("STREAM_POLL_SECONDS", "2"))
 
 
 async def run_db(fn: Callable[..., T], *args: Any) -> T:
@@ -65,24 +64,24 @@ class EncodedEvent:
         return self.event.eid
 
     @cached_property
-    def json_bytes(self) -> bytes:
-        from plans.events import sse_id
+    def sse_id(self) -> str:
+        return sse.event_id(self.event.channel, self.event.eid)
 
-        data = json.dumps(self.event.data, ensure_ascii=False, separators=(",", ":"))
-        return f"id: {sse_id(self.event.channel, self.event.eid)}\ndata: {data}\n\n".encode()
+    @cached_property
+    def json_bytes(self) -> bytes:
+        return sse.json_frame(self.event.data, id=self.sse_id)
 
     @cached_property
     def html_bytes(self) -> bytes:
-        """The named htmx event (`step_html`, `archived_html`) with the server-rendered fragment."""
-        from plans.events import sse_id
-        from plans.fragments import render_event_html
-
-        rendered = render_event_html(self.event.data)
+        """The named event for pages (`step_html`, ...) with the fragment its channel renders."""
+        channel_type = channels.type_of(self.event.channel)
+        if channel_type is None or channel_type.render_html is None:
+            return b""
+        rendered = channel_type.render_html(self.event.data)
         if rendered is None:
             return b""
         name, html = rendered
-        lines = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
-        return f"id: {sse_id(self.event.channel, self.event.eid)}\nevent: {name}\n{lines}\n".encode()
+        return sse.frame(html, id=self.sse_id, event=name)
 
     @cached_property
     def both_bytes(self) -> bytes:
@@ -219,9 +218,9 @@ class Hub:
         if self.loop is not loop:
             self.loop = loop
             self._redis_task = self._poll_task = None
-        if self._redis_task is None and getattr(settings, "EVENTSTREAM_REDIS", None):
+        if self._redis_task is None and settings.REDIS_URL:
             self._redis_task = loop.create_task(self._listen_redis())
-        if self._poll_task is None and POLL_SECONDS > 0:
+        if self._poll_task is None and settings.STREAM_POLL_SECONDS > 0:
             self._poll_task = loop.create_task(self._poll_storage())
         subscriber = Subscriber(channel)
         self.channels.setdefault(channel, set()).add(subscriber)
@@ -270,17 +269,13 @@ class Hub:
 
     # --- Redis -------------------------------------------------------------------------------
     async def _listen_redis(self) -> None:
-        import redis.asyncio as aioredis
-
-        from plans.events import REDIS_PUBSUB_CHANNEL
-
         backoff = 0.2
         lost = False
         while True:
             client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
             try:
                 pubsub = client.pubsub()
-                await pubsub.subscribe(REDIS_PUBSUB_CHANNEL)
+                await pubsub.subscribe(wire.REDIS_PUBSUB_CHANNEL)
                 backoff = 0.2
                 if lost:
                     logger.warning("Redis connection restored; re-reading missed events")
@@ -303,24 +298,16 @@ class Hub:
 
     def _deliver_redis_message(self, raw: bytes | str) -> None:
         try:
-            message = json.loads(raw)
-            if message["channel"] not in self.channels or message.get("pub_id") is None:
-                return
-            data = message["data"]
-            event = StoredEvent(
-                message["channel"],
-                int(message["pub_id"]),
-                message["event_type"],
-                json.loads(data) if isinstance(data, str) else data,
-            )
-        except (ValueError, KeyError, TypeError):
+            event = wire.decode(raw)
+        except ValueError:
             logger.warning("ignoring a malformed event from Redis: %r", raw[:200])
             return
-        self.deliver(event)
+        if event.channel in self.channels:
+            self.deliver(event)
 
     async def _poll_storage(self) -> None:
         while True:
-            await asyncio.sleep(POLL_SECONDS)
+            await asyncio.sleep(settings.STREAM_POLL_SECONDS)
             try:
                 await self._catch_up_from_storage()
             except asyncio.CancelledError:

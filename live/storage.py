@@ -1,14 +1,15 @@
-"""Persisted plan events: django-eventstream's event tables, written inside the service transaction.
+"""Stored events: django-eventstream's event tables, written inside the caller's transaction.
 
-Why inside the transaction: an event row is committed together with the step it announces, so every
-committed step has its event (nothing to lose if the process dies right after the commit) and no
-rolled-back step ever has one. Per channel, event ids (`eid`) are handed out under the plan's row
-lock, so they follow commit order with no gaps, and a reader that sees event N has seen 1..N-1.
+Why inside the transaction: an event row is committed together with the write it announces, so every
+committed change has its event (nothing to lose if the process dies right after the commit) and no
+rolled-back change ever has one. Per channel, event ids (`eid`) are handed out under a lock the
+caller holds (a plan's row lock, for a plan's channel), so they follow commit order with no gaps,
+and a reader that sees event N has seen 1..N-1.
 
-Retention: events older than `EVENT_RETENTION_HOURS` (default 24) are trimmed, a bounded batch of
+Retention: events older than `EVENT_RETENTION_HOURS` are trimmed, a bounded batch of
 `EVENT_TRIM_BATCH` rows every `EVENT_TRIM_EVERY` appends per process, so no single write pays for a
 long quiet period. A client whose Last-Event-ID has been trimmed gets a `reset` event and reloads
-the plan, which is always complete in the plan tables.
+what it shows, which the app's own tables always hold in full.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from __future__ import annotations
 import datetime
 import itertools
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
@@ -27,9 +28,9 @@ from django_eventstream.models import Event as EventRow
 from django_eventstream.models import EventCounter
 from django_eventstream.storage import DjangoModelStorage
 
-EVENT_RETENTION_HOURS = float(os.environ.get("EVENT_RETENTION_HOURS", "24"))
 EVENT_TRIM_EVERY = 200
 EVENT_TRIM_BATCH = 1000
+STORED_EVENT_TYPE = "message"  # the stored type of every event: SSE's default event name
 
 
 @dataclass(frozen=True)
@@ -40,27 +41,27 @@ class StoredEvent:
     data: dict[str, Any]
 
 
-class PlanEventStorage(DjangoModelStorage):
-    """django-eventstream's model storage with bounded, amortised trimming."""
+class ReplayGap(Exception):
+    """The events after the requested id are no longer stored (trimmed), or the id is unknown."""
+
+
+class EventStorage(DjangoModelStorage):
+    """django-eventstream's model storage with a two-statement append and bounded trimming."""
 
     _appends = itertools.count(1)
 
-    def append_event(self, channel: str, event_type: str, data: Any) -> Any:
+    def append_event(self, channel: str, event_type: str, data: Any) -> StoredEvent:
         """Two statements instead of django-eventstream's six (get-or-create, savepoint, lock, insert,
         update, release): bump the channel's counter and take the new value in one UPDATE ...
         RETURNING (which also locks the counter row until commit), then insert the event."""
         eid = _next_eid(channel)
         EventRow.objects.create(channel=channel, type=event_type, data=encode_data(data), eid=eid)
-        self.appended()
-        return StoredEvent(channel, eid, event_type, data)
-
-    def appended(self) -> None:
-        """Count an event written (also by plans.step_sql); every EVENT_TRIM_EVERY, trim a batch."""
         if next(self._appends) % EVENT_TRIM_EVERY == 0:
             self.trim_event_log()
+        return StoredEvent(channel, eid, event_type, data)
 
     def trim_event_log(self) -> int:
-        cutoff = timezone.now() - datetime.timedelta(hours=EVENT_RETENTION_HOURS)
+        cutoff = timezone.now() - datetime.timedelta(hours=settings.EVENT_RETENTION_HOURS)
         # Oldest first by `created`, which is indexed, so the scan stops at the cutoff; ordered by id,
         # the planner may walk the primary key through every stored event when none is old enough.
         ids = list(
@@ -80,12 +81,16 @@ def encode_data(data: Any) -> str:
 
 
 def _next_eid(channel: str) -> int:
-    """The channel's next event id. Callers hold the plan's row lock, so the first event of a
-    channel cannot be created twice at once."""
-    table = connection.ops.quote_name(EventCounter._meta.db_table)
+    """The channel's next event id. The caller's lock keeps the first event of a channel from being
+    created twice at once. Written as SQL for its RETURNING clause: the ORM's `update()` returns a
+    row count, and a second query would be a second round trip on every write."""
+    meta = EventCounter._meta
+    q = connection.ops.quote_name
+    value, name, updated = (q(meta.get_field(f).column) for f in ("value", "name", "updated"))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET value = value + 1, updated = %s WHERE name = %s RETURNING value",  # noqa: S608
+            f"UPDATE {q(meta.db_table)} SET {value} = {value} + 1, {updated} = %s "  # noqa: S608
+            f"WHERE {name} = %s RETURNING {value}",
             [timezone.now(), channel],
         )
         row = cursor.fetchone()
@@ -95,11 +100,7 @@ def _next_eid(channel: str) -> int:
     return 1
 
 
-storage = PlanEventStorage()
-
-
-class ReplayGap(Exception):
-    """The events after the requested id are no longer stored (trimmed), or the id is unknown."""
+storage = EventStorage()
 
 
 def current_eid(channel: str) -> int:

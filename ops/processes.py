@@ -1,0 +1,153 @@
+"""Server processes of the app: the command line of each ASGI server, free ports, start and stop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent  # the virtualenv's scripts: daphne, uvicorn
+ASGI_APP = "aep.asgi:application"
+SERVERS = ("daphne", "uvicorn")
+BACKLOG = 4096  # pending connections the kernel queues: a burst of streams must not be refused
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_command(server: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The command line that serves the app with `server` (daphne or uvicorn) on host:port."""
+    if server == "uvicorn":
+        return [
+            str(BIN / "uvicorn"),
+            ASGI_APP,
+            *("--host", host, "--port", str(port), "--backlog", str(BACKLOG), "--no-access-log"),
+            *("--lifespan", "off", "--loop", "uvloop", "--http", "httptools"),
+        ]
+    if server == "daphne":
+        return [str(BIN / "daphne"), "-e", f"tcp:{port}:interface={host}:backlog={BACKLOG}", ASGI_APP]
+    raise ValueError(f"unknown server {server!r} (one of {', '.join(SERVERS)})")
+
+
+def listening_line(server: str, port: int, host: str = "127.0.0.1") -> str:
+    """What `server` prints once it has bound its port."""
+    if server == "uvicorn":
+        return f"Uvicorn running on http://{host}:{port}"
+    return f"Listening on TCP address {host}:{port}"
+
+
+def stop_group(process: subprocess.Popen[bytes] | None, kill: bool = False, timeout: float = 10.0) -> None:
+    """Stop a process started with `start_new_session=True` and everything in its group."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
+
+
+class ServerProcess:
+    """One app server on 127.0.0.1:`port`, in its own process group, logging to `log_path`.
+
+    It counts as started only once its own log says it bound its port (another server could hold
+    the port, and this one would then exit with "address in use" while the other answered in its
+    place), and then a request answers."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        server: str = "daphne",
+        port: int | None = None,
+        log_path: Path | None = None,
+        ready_path: str = "/api/schema/",
+    ) -> None:
+        self.env = dict(env)
+        self.server = server
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ready_path = ready_path
+        self.log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"aep-{server}-{self.port}.log"  # noqa: S108
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> ServerProcess:
+        """Start the process without waiting for it (`wait_ready` waits): several servers then
+        start side by side."""
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                server_command(self.server, self.port),
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> ServerProcess:
+        assert self.process is not None, "launch() first"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.server} on port {self.port} exited early; log: {self.log_tail()}")
+            if self._bound(self._log_offset) and self._answers():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.server} did not answer within {timeout}s; log: {self.log_tail()}")
+
+    def _bound(self, log_offset: int) -> bool:
+        with self.log_path.open("rb") as own_log:
+            own_log.seek(log_offset)
+            return listening_line(self.server, self.port).encode() in own_log.read()
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=2):  # noqa: S310 (loopback)
+                return True
+        except urllib.error.HTTPError:
+            return True  # an answer, even a 401
+        except OSError:
+            return False
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, kill: bool = False) -> None:
+        stop_group(self.process, kill=kill)
+
+    def restart(self) -> ServerProcess:
+        self.stop()
+        return self.start()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-chars:]
+        return ""
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,208 @@
+"""What each plan service emits, checked against the declared contract (plans.events.PLAN_EVENTS),
+and that a client holding a fetched plan plus the events after its position holds what a fresh GET
+returns (Zulip's `verify_action`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+
+from live import publish
+from live.storage import StoredEvent, events_after
+from plans import events, services
+from plans.events import PLAN_EVENTS, plan_channel
+from plans.models import PARTICIPANTS_MAX
+
+
+@pytest.fixture
+def emitted(monkeypatch: pytest.MonkeyPatch) -> list[StoredEvent]:
+    """Every event broadcast (after commit), in order."""
+    sent: list[StoredEvent] = []
+    monkeypatch.setattr(publish, "broadcast", sent.append)
+    return sent
+
+
+def apply_event(plan: dict[str, Any], data: dict[str, Any]) -> None:
+    """What a client does with an event of the plan stream: nothing but the event's own data."""
+    kind = PLAN_EVENTS.validate(data).name
+    if kind == "step":
+        # A GET may already hold a step whose event comes after its position (the position is read
+        # first): clients key steps by id.
+        if all(step["id"] != data["id"] for step in plan["steps"]):
+            plan["steps"].append({key: data[key] for key in ("id", "text", "owner", "ts")})
+        plan["participants"] = data["participants"]
+    elif kind == "archived":
+        plan["archived"] = True
+    else:  # pragma: no cover - no other stored event exists yet
+        raise AssertionError(f"the test client does not know {kind}")
+
+
+def described(plan: dict[str, Any]) -> dict[str, Any]:
+    """The part of a plan the plan stream's events describe (its times and position aside)."""
+    return {key: plan[key] for key in ("id", "title", "description", "steps", "participants", "archived")}
+
+
+def position(plan: dict[str, Any]) -> int:
+    return int(plan["last_event_id"].rsplit(":", 1)[1])
+
+
+def verify_action(
+    client: Any, plan_id: Any, action: Callable[[], Any], emitted: list[StoredEvent]
+) -> list[StoredEvent]:
+    """Fetch, act, and check: the action's events were broadcast once each after commit, are the
+    stored ones, match their declaration, and turn the fetched plan into a fresh fetch."""
+    before = client.get(f"/api/plan/{plan_id}").json()
+    emitted.clear()
+    with transaction.atomic():
+        action()
+        assert emitted == [], "an event was broadcast before its transaction committed"
+    stored = events_after(plan_channel(plan_id), position(before))
+    assert [(e.channel, e.eid) for e in emitted] == [(e.channel, e.eid) for e in stored]
+    for event in stored:
+        apply_event(before, event.data)
+    after = client.get(f"/api/plan/{plan_id}").json()
+    assert described(before) == described(after)
+    assert position(after) == position(before) + len(stored)
+    return stored
+
+
+@pytest.mark.django_db(transaction=True)
+class TestEachServiceEmits:
+    def test_add_step_emits_one_step_event(
+        self, client_a: Any, org_a: Any, alice: Any, plan_a: Any, emitted: Any
+    ) -> None:
+        stored = verify_action(
+            client_a,
+            plan_a.id,
+            lambda: services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text="Ship it", owner="Dana"),
+            emitted,
+        )
+        assert [e.data["type"] for e in stored] == ["step"]
+        assert stored[0].data["text"] == "Ship it" and stored[0].data["owner"] == "Dana"
+        assert stored[0].data["participants"] == ["alice", "Alice Archer", "bob", "Dana"]
+
+    def test_a_known_owner_leaves_the_participants_as_they_are(
+        self, client_a: Any, org_a: Any, alice: Any, plan_a: Any, emitted: Any
+    ) -> None:
+        stored = verify_action(
+            client_a,
+            plan_a.id,
+            lambda: services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text="Again", owner="bob"),
+            emitted,
+        )
+        assert stored[0].data["participants"] == ["alice", "Alice Archer", "bob"]
+
+    def test_a_full_plan_takes_steps_without_new_participants(
+        self, client_a: Any, org_a: Any, alice: Any, emitted: Any
+    ) -> None:
+        names = [f"p{n}" for n in range(PARTICIPANTS_MAX)]
+        plan = services.start_plan(org=org_a, user=alice, title="Full", participants=names)
+        stored = verify_action(
+            client_a,
+            plan.id,
+            lambda: services.add_step(org=org_a, user=alice, plan_id=plan.id, text="x", owner="latecomer"),
+            emitted,
+        )
+        assert stored[0].data["participants"] == names
+
+    def test_archive_emits_one_archived_event(
+        self, client_a: Any, org_a: Any, alice: Any, plan_a: Any, emitted: Any
+    ) -> None:
+        stored = verify_action(
+            client_a,
+            plan_a.id,
+            lambda: services.archive_plan(org=org_a, user=alice, plan_id=plan_a.id),
+            emitted,
+        )
+        plan_a.refresh_from_db()
+        assert [e.data for e in stored] == [
+            {"type": "archived", "plan_id": str(plan_a.id), "memory_node_id": str(plan_a.memory_node_id)}
+        ]
+
+    def test_archiving_again_emits_nothing(
+        self, client_a: Any, org_a: Any, alice: Any, plan_a: Any, emitted: Any
+    ) -> None:
+        services.archive_plan(org=org_a, user=alice, plan_id=plan_a.id)
+        stored = verify_action(
+            client_a,
+            plan_a.id,
+            lambda: services.archive_plan(org=org_a, user=alice, plan_id=plan_a.id),
+            emitted,
+        )
+        assert stored == []
+
+    def test_start_plan_emits_nothing_on_the_new_plans_channel(
+        self, org_a: Any, alice: Any, emitted: Any
+    ) -> None:
+        plan = services.start_plan(org=org_a, user=alice, title="Quiet")
+        assert emitted == [] and events_after(plan_channel(plan.id), 0) == []
+
+    def test_a_refused_write_emits_nothing(self, org_a: Any, alice: Any, plan_a: Any, emitted: Any) -> None:
+        services.archive_plan(org=org_a, user=alice, plan_id=plan_a.id)
+        emitted.clear()
+        with pytest.raises(services.Conflict):
+            services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text="too late")
+        assert emitted == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_lose_nothing_for_a_client_that_fetched_in_between(
+    client_a: Any, org_a: Any, alice: Any, plan_a: Any, emitted: Any
+) -> None:
+    """Four writers add steps while the client fetches the plan; the fetched plan plus the stored
+    events after its position is exactly a fresh fetch, whatever the interleaving."""
+    fetched: dict[str, Any] = {}
+    started = threading.Barrier(5)
+
+    def writer(n: int) -> None:
+        started.wait()
+        try:
+            for i in range(8):
+                services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text=f"w{n} s{i}", owner=f"w{n}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    started.wait()
+    fetched.update(client_a.get(f"/api/plan/{plan_a.id}").json())
+    for thread in threads:
+        thread.join()
+    for event in events_after(plan_channel(plan_a.id), position(fetched)):
+        apply_event(fetched, event.data)
+    fresh = client_a.get(f"/api/plan/{plan_a.id}").json()
+    assert described(fetched) == described(fresh)
+    assert len(fresh["steps"]) == 2 + 32
+
+
+def test_every_payload_builder_matches_its_declaration(plan_a: Any) -> None:
+    step = plan_a.steps.order_by("seq").first()
+    PLAN_EVENTS.validate(events.step_payload(step, ["alice"]))
+    plan_a.memory_node_id = "00000000-0000-0000-0000-00000000000a"
+    PLAN_EVENTS.validate(events.archived_payload(plan_a))
+    for kind in ("connected", "reset"):
+        PLAN_EVENTS.validate(events.PLAN_CHANNEL.control(kind, str(plan_a.id)))
+
+
+def test_the_contract_refuses_what_it_does_not_declare() -> None:
+    from live.contract import ContractError
+
+    good = {
+        "type": "archived",
+        "plan_id": "00000000-0000-0000-0000-000000000001",
+        "memory_node_id": "00000000-0000-0000-0000-000000000002",
+    }
+    PLAN_EVENTS.validate(good)
+    for bad in (
+        {**good, "type": "unarchived"},
+        {**good, "extra": 1},
+        {key: value for key, value in good.items() if key != "memory_node_id"},
+        {**good, "plan_id": 42},
+    ):
+        with pytest.raises(ContractError):
+            PLAN_EVENTS.validate(bad)
