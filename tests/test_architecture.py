@@ -74,3 +74,16 @@ def test_live_knows_nothing_of_the_apps(graph: grimp.ImportGraph) -> None:
     for module in graph.find_descendants("live") | {"live"}:
         imported = graph.find_modules_directly_imported_by(module)
         assert not {m for m in imported if m.split(".")[0] in ("plans", "memory_graph")}, module
+
+
+def test_only_settings_reads_the_environment() -> None:
+    """Everything configurable is a setting, so tests can override it with `settings`."""
+    readers = []
+    for path in itertools.chain.from_iterable((ROOT / package).rglob("*.py") for package in PACKAGES[:-1]):
+        if path.name == "settings.py" or "migrations" in path.parts:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            reads = "os.environ" in line or "getenv(" in line
+            if reads and 'os.environ.setdefault("DJANGO_SETTINGS_MODULE"' not in line:
+                readers.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert readers == []
