@@ -151,6 +151,7 @@ def step_add(request: HttpRequest, org: Organization, plan_id: uuid.UUID) -> Htt
                 return redirect("plan-detail", plan_id=plan.id)
             fresh = StepForm(initial={"owner": step.owner})
             _focus_text(fresh)
+            plan.refresh_from_db(fields=["participants"])  # the author may have joined
             return render(
                 request,
                 "plans/step_added.html",

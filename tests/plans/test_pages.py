@@ -474,6 +474,24 @@ def test_add_step_with_htmx_returns_the_step_and_a_cleared_form(alice: Any, plan
     assert re.search(r'<textarea name="text"[^>]*autofocus[^>]*>\s*</textarea>', form)
 
 
+def test_add_step_with_htmx_shows_the_new_owner_among_the_participants(alice: Any, plan_a: Any) -> None:
+    """The author's own page may drop the stream's copy of the step (a duplicate), so the answer
+    itself carries the participants the service decided, out-of-band."""
+    html = (
+        login(alice)
+        .post(plan_url(plan_a, "/step"), {"owner": "Newcomer", "text": "Hi"}, **HTMX)
+        .content.decode()
+    )
+    chips = re.search(r'<ul class="chips" id="participants-list" hx-swap-oob="true">(.*?)</ul>', html)
+    assert chips is not None
+    assert re.findall(r'<li class="chip">(.*?)</li>', chips.group(1)) == [
+        "alice",
+        "Alice Archer",
+        "bob",
+        "Newcomer",
+    ]
+
+
 def test_add_step_without_owner_signs_with_the_users_name(alice: Any, plan_a: Any) -> None:
     login(alice).post(plan_url(plan_a, "/step"), {"owner": "", "text": "Mine"}, **HTMX)
     assert PlanStep.objects.get(text="Mine").owner == "Alice Archer"
