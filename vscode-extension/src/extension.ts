@@ -388,6 +388,9 @@ class PlanPanel {
         if (this.state.addStep(message.step)) {
           this.post({ type: "step", step: message.step });
         }
+        if (message.participants && this.state.setParticipants(message.participants)) {
+          this.post({ type: "participants", participants: this.state.plan.participants });
+        }
         break;
       case "archived":
         if (this.state.markArchived()) {
@@ -398,11 +401,6 @@ class PlanPanel {
         break;
       case "reset":
         void this.refresh(this.generation);
-        break;
-      case "error":
-        this.setConnection("closed", message.message);
-        this.post({ type: "error", message: message.message });
-        void this.stopStream();
         break;
       default:
         break;

@@ -4,44 +4,30 @@
  * keyed by their id. No `vscode` import.
  */
 import { normalizeStep, type Plan, type Step } from "./api";
+import type { PlanEvent } from "./events.generated";
 import type { SseEvent } from "./sse";
 
 export type StreamMessage =
   | { kind: "connected"; planId?: string }
-  | { kind: "step"; planId?: string; step: Step }
+  /** `participants`: the plan's list after this step, as the server decided it. */
+  | { kind: "step"; planId?: string; step: Step; participants?: string[] }
   | { kind: "archived"; planId?: string; memoryNodeId?: string }
-  /** The server could not replay what was missed (`{"type":"reset"}`, or django-eventstream's
-   * "stream-reset"): refetch the plan. */
+  /** The server could not replay what was missed (`{"type":"reset"}`): refetch the plan. */
   | { kind: "reset" }
-  /** django-eventstream "stream-error" (e.g. permission revoked mid-stream). */
-  | { kind: "error"; message: string }
   | { kind: "ignore" };
 
+/** The server's declared event types (events.generated.ts) this panel acts on. */
+const KNOWN: ReadonlySet<PlanEvent["type"]> = new Set(["connected", "reset", "step", "archived"]);
+
 /**
- * What a stream event means for the panel. Named events other than "message" are meant for the
- * htmx pages (HTML fragments) or are keep-alives, and are ignored, except django-eventstream's own
- * stream-reset and stream-error.
+ * What a stream event means for the panel. The server sends its JSON events as default ("message")
+ * events; named events carry HTML fragments for the htmx pages and are ignored here.
  */
 export function interpretStreamEvent(event: SseEvent): StreamMessage {
-  if (event.type === "stream-reset") {
-    return { kind: "reset" };
-  }
-  if (event.type === "stream-error") {
-    let message = "The server closed the event stream.";
-    try {
-      const data = JSON.parse(event.data) as { text?: unknown; condition?: unknown };
-      if (typeof data.text === "string" && data.text) {
-        message = `The server closed the event stream: ${data.text}`;
-      }
-    } catch {
-      // keep the generic message
-    }
-    return { kind: "error", message };
-  }
   if (event.type !== "message") {
     return { kind: "ignore" };
   }
-  let data: Record<string, unknown>;
+  let data: Partial<Record<string, unknown>> & { type?: unknown };
   try {
     const parsed: unknown = JSON.parse(event.data);
     if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
@@ -51,25 +37,28 @@ export function interpretStreamEvent(event: SseEvent): StreamMessage {
   } catch {
     return { kind: "ignore" };
   }
+  if (typeof data.type !== "string" || !KNOWN.has(data.type as PlanEvent["type"])) {
+    return { kind: "ignore" };
+  }
   const planId = data.plan_id === undefined ? undefined : String(data.plan_id);
-  switch (data.type) {
+  switch (data.type as PlanEvent["type"]) {
     case "connected":
       return { kind: "connected", planId };
     case "reset":
       return { kind: "reset" };
-    case "step":
+    case "step": {
       if (data.id === undefined || data.id === null) {
         return { kind: "ignore" };
       }
-      return { kind: "step", planId, step: normalizeStep(data) };
+      const participants = Array.isArray(data.participants) ? data.participants.map((p) => String(p)) : undefined;
+      return { kind: "step", planId, step: normalizeStep(data), ...(participants ? { participants } : {}) };
+    }
     case "archived":
       return {
         kind: "archived",
         planId,
         memoryNodeId: data.memory_node_id === undefined ? undefined : String(data.memory_node_id),
       };
-    default:
-      return { kind: "ignore" };
   }
 }
 
@@ -123,6 +112,16 @@ export class PlanState {
     this.stepIds.clear();
     ids.forEach((id) => this.stepIds.add(id));
     this.current = { ...plan, steps, archived: plan.archived || this.current.archived };
+  }
+
+  /** The participants a step event carries. Returns true when they differ from what is shown. */
+  setParticipants(participants: string[]): boolean {
+    const now = this.current.participants;
+    if (now.length === participants.length && now.every((name, i) => name === participants[i])) {
+      return false;
+    }
+    this.current = { ...this.current, participants: [...participants] };
+    return true;
   }
 
   markArchived(): boolean {

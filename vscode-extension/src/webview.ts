@@ -19,6 +19,7 @@ export interface PanelHtmlInput {
 export type HostToWebview =
   | { type: "plan"; plan: Plan }
   | { type: "step"; step: Step }
+  | { type: "participants"; participants: string[] }
   | { type: "archived"; memoryNodeId?: string }
   | { type: "connection"; state: "connecting" | "open" | "reconnecting" | "closed"; message?: string }
   | { type: "error"; message: string }
@@ -300,17 +301,22 @@ export const WEBVIEW_SCRIPT = `
     return true;
   }
 
+  function renderParticipants(names) {
+    while (participantsEl.firstChild) { participantsEl.removeChild(participantsEl.firstChild); }
+    (names || []).forEach(function (name) {
+      var li = document.createElement("li");
+      li.textContent = String(name);
+      participantsEl.appendChild(li);
+    });
+    updateCounts();
+  }
+
   function renderPlan(plan) {
     titleEl.textContent = String(plan.title || "");
     document.title = String(plan.title || "");
     descriptionEl.textContent = String(plan.description || "");
     descriptionEl.hidden = !plan.description;
-    while (participantsEl.firstChild) { participantsEl.removeChild(participantsEl.firstChild); }
-    (plan.participants || []).forEach(function (name) {
-      var li = document.createElement("li");
-      li.textContent = String(name);
-      participantsEl.appendChild(li);
-    });
+    renderParticipants(plan.participants);
     while (stepsEl.firstChild) { stepsEl.removeChild(stepsEl.firstChild); }
     stepIds.clear();
     (plan.steps || []).forEach(function (step) { addStep(step, false); });
@@ -374,6 +380,9 @@ export const WEBVIEW_SCRIPT = `
         break;
       case "step":
         addStep(msg.step, true);
+        break;
+      case "participants":
+        renderParticipants(msg.participants);
         break;
       case "archived":
         archived = true;

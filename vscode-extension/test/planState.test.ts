@@ -48,10 +48,21 @@ test("our reset message (history trimmed) asks for a refetch", () => {
   assert.deepEqual(interpretStreamEvent(ev({ type: "reset", plan_id: "p1" })), { kind: "reset" });
 });
 
-test("django-eventstream's stream-reset and stream-error are understood", () => {
-  assert.deepEqual(interpretStreamEvent(ev({ channels: ["plan-p1"] }, "stream-reset")), { kind: "reset" });
-  const error = interpretStreamEvent(ev({ condition: "forbidden", text: "Permission denied to channels: plan-p1" }, "stream-error"));
-  assert.deepEqual(error, { kind: "error", message: "The server closed the event stream: Permission denied to channels: plan-p1" });
+test("a step carries the participants the server decided; the state takes them once", () => {
+  const message = interpretStreamEvent(
+    ev({ type: "step", plan_id: "p1", id: "s", text: "t", owner: "dora", ts: "", participants: ["alice", "dora"] }),
+  );
+  assert.equal(message.kind, "step");
+  assert.deepEqual(message.kind === "step" && message.participants, ["alice", "dora"]);
+  const state = new PlanState(plan([]));
+  assert.equal(state.setParticipants(["alice", "dora"]), true);
+  assert.equal(state.setParticipants(["alice", "dora"]), false);
+  assert.deepEqual(state.plan.participants, ["alice", "dora"]);
+});
+
+test("events this server never sends are ignored (django-eventstream's stream-reset, stream-error)", () => {
+  assert.equal(interpretStreamEvent(ev({ channels: ["plan-p1"] }, "stream-reset")).kind, "ignore");
+  assert.equal(interpretStreamEvent(ev({ condition: "forbidden", text: "x" }, "stream-error")).kind, "ignore");
 });
 
 test("a step seen in the GET and on the stream is kept once", () => {

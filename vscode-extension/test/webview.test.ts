@@ -153,6 +153,15 @@ test("webview script: says ready, renders streamed steps with textContent, de-du
     ["carol"],
   );
   assert.equal(doc.querySelectorAll("img").length, 0);
+
+  // A step's participants (as the server decided them) replace the list, escaped.
+  send({ type: "participants", participants: ["carol", XSS] });
+  assert.deepEqual(
+    Array.from(doc.querySelectorAll("#participants li")).map((li) => li.textContent),
+    ["carol", XSS],
+  );
+  assert.equal(doc.querySelectorAll("img").length, 0);
+  assert.equal((doc.getElementById("no-participants") as HTMLElement).hidden, true);
 });
 
 test("webview script: add step posts to the host and clears the input on success", () => {
