@@ -196,7 +196,7 @@ STREAM_POLL_SECONDS = float(os.environ.get("STREAM_POLL_SECONDS", "2"))
 # An idle stream gets a `: keep-alive` comment this often, so proxies keep it open.
 STREAM_KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"))
 
-# --- Pushpin (GRIP) topology: optional; unset = daphne holds the streams itself (plans.stream) ------
+# --- Pushpin (GRIP) topology: optional; unset = the server holds the streams itself (live.stream) -
 # GRIP_URL is Pushpin's publish endpoint (e.g. http://127.0.0.1:5561), GRIP_KEY the sig_key Pushpin
 # signs the requests it forwards with. With both set, a stream request carrying a valid Grip-Sig gets
 # hold instructions and Pushpin keeps the connection; every event is also published to Pushpin after

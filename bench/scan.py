@@ -13,8 +13,8 @@ import re
 STEP_TEXT_PREFIX = "bench"
 
 # One pass over the bytes finds either a step of ours (index and send time) or a control event.
-# The step payload is compact JSON (`"text":"..."`); control events use json.dumps' default
-# separators (`"type": "connected"`); both spacings are accepted.
+# Every event is compact JSON (`"text":"..."`, live.sse); the default separators (`"type": "connected"`)
+# of older servers are accepted too, so the bench can measure an earlier commit side by side.
 EVENT_RE = re.compile(rb'"text": ?"bench (\d+) (\d+\.\d+)"|"type": ?"(connected|reset|archived)"')
 
 MAX_TAIL = 1 << 20  # an event larger than this is not ours; drop it rather than grow forever

@@ -2,7 +2,7 @@
 
 The drills (test_redis_restart.py, test_database_down.py) show the same on real processes; these
 pin each finding down in a second. The throttle one was fixed in 2c6d4e3 (it fails open); the
-stream one fails until plans/stream.py maps database errors to 503.
+stream one fails until live/stream.py maps database errors to 503.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fuzz the live stream endpoint, `GET /api/plan/{id}/stream`, which the OpenAPI schema does not cover.
 
-The stream is a plain ASGI app in front of Django (plans.stream), so schemathesis never reaches it.
+The stream is a plain ASGI app in front of Django (live.stream), so schemathesis never reaches it.
 Hypothesis calls that app in process with generated plan ids, methods, credentials, org ids,
 `Last-Event-ID` headers, query strings and cookies; the client disconnects at once, so a stream that
 is accepted ends after its first events (`connected`, then any replay). Whatever the input:
