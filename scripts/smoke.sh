@@ -13,7 +13,7 @@ trap cleanup EXIT
 
 if ! curl -fsS -o /dev/null "$BASE/api/schema/" 2>/dev/null; then
   echo "no server on $BASE: starting daphne for the smoke run"
-  "$(dirname "$PY")/daphne" -b 127.0.0.1 -p "$PORT" aep.asgi:application >/tmp/aep-smoke-daphne.log 2>&1 &
+  "$PY" -m ops.serve --port "$PORT" >/tmp/aep-smoke-daphne.log 2>&1 &  # make run's command line
   started_pid=$!
   for _ in $(seq 1 50); do curl -fsS -o /dev/null "$BASE/api/schema/" 2>/dev/null && break; sleep 0.2; done
 fi
