@@ -43,8 +43,9 @@ def list_of(inner: FieldType) -> FieldType:
 
 @dataclass(frozen=True)
 class EventType:
-    """One kind of event: `{"type": name, **fields}`. `stored` events get an SSE id and are replayed
-    after a reconnect; the others (a stream's own `connected`, say) are sent to one stream only."""
+    """One kind of event: `{"type": name, **fields}`. `stored` events are kept with their id and
+    replayed after a reconnect; the others are sent by the stream itself to one client (`connected`
+    carries the id of the position it starts from, not one of its own)."""
 
     name: str
     fields: Mapping[str, FieldType]
