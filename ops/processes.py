@@ -48,6 +48,31 @@ def listening_line(server: str, port: int, host: str = "127.0.0.1") -> str:
     return f"Listening on TCP address {host}:{port}"
 
 
+def listeners(port: int) -> set[int]:
+    """The pids with a socket listening on 127.0.0.1:`port` or on every address (Linux /proc; empty
+    elsewhere). A test's server must be the only one on its port: connections to a port that two
+    processes share (SO_REUSEPORT) would go to either."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(f"socket:[{inode}]")
+    pids = set()
+    if not inodes:
+        return pids
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            for fd in fd_dir.iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in inodes:
+                        pids.add(int(fd_dir.parent.name))
+                        break
+    return pids
+
+
 def stop_group(process: subprocess.Popen[bytes] | None, kill: bool = False, timeout: float = 10.0) -> None:
     """Stop a process started with `start_new_session=True` and everything in its group."""
     if process is None or process.poll() is not None:
@@ -120,7 +145,13 @@ class ServerProcess:
     def _bound(self, log_offset: int) -> bool:
         with self.log_path.open("rb") as own_log:
             own_log.seek(log_offset)
-            return listening_line(self.server, self.port).encode() in own_log.read()
+            if listening_line(self.server, self.port).encode() not in own_log.read():
+                return False
+        assert self.process is not None
+        others = listeners(self.port) - {self.process.pid}
+        if others:
+            raise RuntimeError(f"port {self.port} is also listened on by pid(s) {sorted(others)}")
+        return True
 
     def _answers(self) -> bool:
         try:

@@ -35,6 +35,7 @@ class StreamingClient(threading.Thread):
         super().__init__(daemon=True)
         self.urls, self.plan_id, self.headers, self.expected = urls, plan_id, headers, expected
         self.steps: list[str] = []  # step ids, in arrival order
+        self.resets: list[str | None] = []  # ids of `reset` events (history lost): there must be none
         self.last_event_id: str | None = None
         self.connects: list[tuple[str, str | None]] = []  # (server, Last-Event-ID sent)
         self.reconnect_seconds: float | None = None
@@ -69,6 +70,8 @@ class StreamingClient(threading.Thread):
                             self.connected.set()
                         elif data["type"] == "step":
                             self.steps.append(data["id"])
+                        elif data["type"] == "reset":
+                            self.resets.append(event.id)
                         if event.id:
                             self.last_event_id = event.id
                     return
@@ -128,6 +131,7 @@ def test_clients_of_a_killed_process_resume_on_another_and_miss_nothing(
         "duplicates_per_client": [len(c.steps) - len(set(c.steps)) for c in clients],
         "read_from_process_1": [c.read_before_break for c in clients],
         "reconnect_s": [round(c.reconnect_seconds or -1, 3) for c in clients],
+        "resets": [c.resets for c in clients],
     }
     print(f"\ndaphne crash: {figures}")
 
@@ -137,4 +141,5 @@ def test_clients_of_a_killed_process_resume_on_another_and_miss_nothing(
         assert client.error is None, repr(client.error)
         assert [url for url, _ in client.connects] == [one.url, two.url], client.connects
         assert client.connects[1][1] is not None  # it resumed with a Last-Event-ID
+        assert client.resets == []
         assert client.steps == plan_steps  # every step, exactly once, in order

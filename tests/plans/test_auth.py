@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.utils.crypto import get_random_string
 from rest_framework.test import APIClient
 
@@ -371,9 +370,8 @@ class TestTokenAndMembershipInOneQuery:
     ):
         for i in range(3):
             client_a.post("/api/plan/step", {"plan_id": str(plan_a.id), "text": f"s{i}"}, format="json")
-        # token+membership, then on PostgreSQL one statement (plans.step_sql); elsewhere BEGIN, plan
-        # lock+seq, step, audit, event counter, event, COMMIT
-        with django_assert_num_queries(2 if connection.vendor == "postgresql" else 8, exact=False):
+        # token+membership, BEGIN, plan lock+seq, step, audit, event counter, event, COMMIT
+        with django_assert_num_queries(8, exact=False):
             response = client_a.post(
                 "/api/plan/step", {"plan_id": str(plan_a.id), "text": "one more"}, format="json"
             )

@@ -494,7 +494,12 @@ class TestThroughPushpin:
             step = post_step(pushpin.url, alice, org_a, plan_a.id, "Ship it")
             event = s.next_event(timeout=3)
             assert event.id == f"plan-{plan_a.id}:3"
-            assert event.json == {"type": "step", "plan_id": str(plan_a.id), **step}
+            assert event.json == {
+                "type": "step",
+                "plan_id": str(plan_a.id),
+                **step,
+                "participants": ["alice", "Alice Archer", "bob"],
+            }
             assert s.no_event(0.5)
 
     def test_last_event_id_replays_exactly_what_was_missed_then_live(
