@@ -281,7 +281,9 @@ class PlanPanel {
     try {
       this.client = await this.controller.client();
     } catch (error) {
-      this.setConnection("closed", toApiError(error, errorContext(undefined, this.state.id)).message);
+      const message = toApiError(error, errorContext(undefined, this.state.id)).message;
+      this.setConnection("closed", message);
+      this.post({ type: "error", message });
       await showError(error);
       return;
     }
@@ -335,7 +337,7 @@ class PlanPanel {
 
   stepAdded(planId: string, step: Step): void {
     if (planId === this.state.id && this.state.addStep(step)) {
-      this.post({ type: "step", step });
+      this.post({ type: "step", step, participants: this.state.plan.participants });
     }
   }
 
@@ -386,7 +388,7 @@ class PlanPanel {
     switch (message.kind) {
       case "step":
         if (this.state.addStep(message.step)) {
-          this.post({ type: "step", step: message.step });
+          this.post({ type: "step", step: message.step, participants: this.state.plan.participants });
         }
         break;
       case "archived":

@@ -73,6 +73,9 @@ export function interpretStreamEvent(event: SseEvent): StreamMessage {
   }
 }
 
+/** The server's cap on a plan's participants (DESIGN 4: at most 50 names). */
+export const MAX_PARTICIPANTS = 50;
+
 export class PlanState {
   private current: Plan;
   private readonly stepIds = new Set<string>();
@@ -90,7 +93,11 @@ export class PlanState {
     return this.current.id;
   }
 
-  /** Adds a step unless one with the same id is already there. Returns true when it was new. */
+  /**
+   * Adds a step unless one with the same id is already there. Returns true when it was new. As on
+   * the server, the step's owner joins the participants (up to MAX_PARTICIPANTS): the step event
+   * does not carry them, and the panel should not show a stale list until the next read.
+   */
   addStep(step: Step): boolean {
     if (step.id !== "" && this.stepIds.has(step.id)) {
       return false;
@@ -98,7 +105,13 @@ export class PlanState {
     if (step.id !== "") {
       this.stepIds.add(step.id);
     }
-    this.current = { ...this.current, steps: [...this.current.steps, step] };
+    const participants = this.current.participants;
+    const joins = step.owner !== "" && !participants.includes(step.owner) && participants.length < MAX_PARTICIPANTS;
+    this.current = {
+      ...this.current,
+      steps: [...this.current.steps, step],
+      participants: joins ? [...participants, step.owner] : participants,
+    };
     return true;
   }
 

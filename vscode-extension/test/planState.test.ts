@@ -88,3 +88,15 @@ test("archived sticks once known", () => {
   state.replace(plan([], false)); // a stale read cannot un-archive
   assert.equal(state.plan.archived, true);
 });
+
+test("a new step's owner joins the participants, once, up to the server's 50", () => {
+  const state = new PlanState({ ...plan([]), participants: ["alice"] });
+  state.addStep({ id: "a", text: "a", owner: "Erin", ts: "" });
+  state.addStep({ id: "b", text: "b", owner: "alice", ts: "" });
+  state.addStep({ id: "c", text: "c", owner: "Erin", ts: "" });
+  assert.deepEqual(state.plan.participants, ["alice", "Erin"]);
+  const full = new PlanState({ ...plan([]), participants: Array.from({ length: 50 }, (_, i) => `p${i}`) });
+  full.addStep({ id: "d", text: "d", owner: "late", ts: "" });
+  assert.equal(full.plan.participants.length, 50);
+  assert.ok(!full.plan.participants.includes("late"));
+});

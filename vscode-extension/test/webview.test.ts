@@ -199,8 +199,11 @@ test("webview script: archive asks the host, and an archived plan disables the c
   assert.equal(archive.disabled, false);
   assert.equal((doc.getElementById("error") as HTMLElement).hidden, true);
 
+  assert.equal((doc.getElementById("archived-note") as HTMLElement).hidden, true);
   send({ type: "archived", memoryNodeId: "n1" });
   assert.equal((doc.getElementById("archived-badge") as HTMLElement).hidden, false);
+  assert.equal((doc.getElementById("archived-note") as HTMLElement).hidden, false);
+  assert.equal(doc.body.getAttribute("data-archived"), "true"); // the stylesheet hides the add box and Archive
   assert.equal((doc.getElementById("step-text") as HTMLTextAreaElement).disabled, true);
   assert.equal((doc.getElementById("add-step-button") as HTMLButtonElement).disabled, true);
   assert.equal(archive.disabled, true);
@@ -212,8 +215,17 @@ test("webview script: connection state and errors are shown as text", () => {
   send({ type: "connection", state: "open" });
   assert.equal(conn.getAttribute("data-state"), "open");
   assert.equal(conn.textContent, "Live");
+  const detail = doc.getElementById("connection-detail") as HTMLElement;
+  assert.equal(detail.hidden, true);
+  send({ type: "connection", state: "reconnecting", message: `${XSS} Retrying in 2 s.` });
+  assert.equal(conn.textContent, "Reconnecting…");
+  assert.equal(detail.hidden, false);
+  assert.equal(detail.textContent, `${XSS} Retrying in 2 s.`);
+  send({ type: "connection", state: "open" });
+  assert.equal(detail.hidden, true);
   send({ type: "connection", state: "closed", message: XSS });
   assert.equal(conn.title, XSS);
+  assert.equal(detail.hidden, true);
   const reconnect = doc.getElementById("reconnect-button") as HTMLButtonElement;
   assert.equal(reconnect.hidden, false);
   reconnect.click();
@@ -221,4 +233,15 @@ test("webview script: connection state and errors are shown as text", () => {
   send({ type: "error", message: XSS });
   assert.equal(doc.getElementById("error")?.textContent, XSS);
   assert.equal(doc.querySelectorAll("img").length, 0);
+});
+
+test("webview script: a step that brings its owner updates the participants", () => {
+  const { doc, send } = loadPanel(plan());
+  const names = () => Array.from(doc.querySelectorAll("#participants > li")).map((el) => el.textContent);
+  assert.deepEqual(names(), ["alice", "bob"]);
+  send({ type: "step", step: { id: "s2", text: "t", owner: XSS, ts: "" }, participants: ["alice", "bob", XSS] });
+  assert.deepEqual(names(), ["alice", "bob", XSS]);
+  assert.equal(doc.querySelectorAll("img").length, 0);
+  send({ type: "step", step: { id: "s3", text: "t", owner: "alice", ts: "" } });
+  assert.deepEqual(names(), ["alice", "bob", XSS]);
 });
