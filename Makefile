@@ -7,7 +7,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: run test fuzz migrate smoke lint format check-deploy clean venv dev-venv \
+.PHONY: run test test-vscode vscode-package fuzz migrate smoke lint format check-deploy clean venv dev-venv \
         pr19-dev pr19-test pr19-smoke pr19-migrate pr19-all
 
 $(VENV)/.installed: requirements.txt
@@ -42,6 +42,20 @@ run-pushpin: migrate
 ## The whole suite. Browser tests run when /usr/bin/chromium exists and are reported as skipped otherwise.
 test: dev-venv
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a broken setup"; exit 1; fi; \
+	  exit $$status
+
+## The packaged VS Code extension inside a real VS Code (code-server 4.100.3, Chromium), against a real
+## server: builds and packages the extension, installs code-server into $(CODE_SERVER_HOME) once (reused
+## by later runs), then runs tests/e2e/vscode. AEP_VSCODE_REQUIRED=1: a missing piece fails, not skips.
+CODE_SERVER_HOME ?= $(HOME)/.cache/aep-code-server
+vscode-package:
+	cd vscode-extension && npm ci --no-audit --no-fund --loglevel=error && npm run compile && npm run package
+
+test-vscode: dev-venv vscode-package
+	CODE_SERVER_HOME="$(CODE_SERVER_HOME)" scripts/install_code_server.sh
+	CODE_SERVER_HOME="$(CODE_SERVER_HOME)" AEP_VSCODE_REQUIRED=1 $(PY) -m pytest tests/e2e/vscode $(PYTEST_ARGS); \
+	  status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a broken setup"; exit 1; fi; \
 	  exit $$status
 

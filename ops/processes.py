@@ -74,17 +74,21 @@ def listeners(port: int) -> set[int]:
 
 
 def stop_group(process: subprocess.Popen[bytes] | None, kill: bool = False, timeout: float = 10.0) -> None:
-    """Stop a process started with `start_new_session=True` and everything in its group."""
-    if process is None or process.poll() is not None:
+    """Stop a process started with `start_new_session=True` and everything in its group: children
+    that outlive their parent (Pushpin's services, code-server's extension hosts) are killed too."""
+    if process is None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout)
+            os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)  # what is left of the group
 
 
 class ServerProcess:

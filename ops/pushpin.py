@@ -19,9 +19,7 @@ Debian's pushpin 1.36 does not work with its stock configuration outside the pac
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -223,11 +221,7 @@ class PushpinProcess:
             return False
 
     def stop(self, timeout: float = 10.0) -> None:
-        stop_group(self.process, timeout=timeout)
-        # The runner's children share its process group; make sure none outlives it.
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process, timeout=timeout)  # the runner's children share its group
 
     def log_tail(self, chars: int = 4000) -> str:
         parts = []

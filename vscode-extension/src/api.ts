@@ -67,7 +67,7 @@ export class ApiError extends Error {
 
 export const MESSAGES = {
   noToken: "Set your API token: run 'AEP: Set API Token'.",
-  noOrg: "Set aep.orgId in Settings (the UUID or slug of your organisation).",
+  noOrg: "Set aep.orgId in Settings (your organisation's id, a slug such as acme).",
   badToken: "Your API token was rejected; run 'AEP: Set API Token'.",
 } as const;
 

@@ -281,7 +281,9 @@ class PlanPanel {
     try {
       this.client = await this.controller.client();
     } catch (error) {
-      this.setConnection("closed", toApiError(error, errorContext(undefined, this.state.id)).message);
+      const message = toApiError(error, errorContext(undefined, this.state.id)).message;
+      this.setConnection("closed", message);
+      this.post({ type: "error", message });
       await showError(error);
       return;
     }
@@ -385,11 +387,12 @@ class PlanPanel {
     }
     switch (message.kind) {
       case "step":
-        if (this.state.addStep(message.step)) {
-          this.post({ type: "step", step: message.step });
-        }
-        if (message.participants && this.state.setParticipants(message.participants)) {
-          this.post({ type: "participants", participants: this.state.plan.participants });
+        {
+          // The step's event carries the participants after it (the server decides who joins).
+          const joined = message.participants ? this.state.setParticipants(message.participants) : false;
+          if (this.state.addStep(message.step) || joined) {
+            this.post({ type: "step", step: message.step, participants: this.state.plan.participants });
+          }
         }
         break;
       case "archived":

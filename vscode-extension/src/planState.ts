@@ -79,7 +79,11 @@ export class PlanState {
     return this.current.id;
   }
 
-  /** Adds a step unless one with the same id is already there. Returns true when it was new. */
+  /**
+   * Adds a step unless one with the same id is already there. Returns true when it was new. The
+   * participants are not guessed here: the step's stream event carries the server's list
+   * (`setParticipants`), so the rule of who joins lives only on the server.
+   */
   addStep(step: Step): boolean {
     if (step.id !== "" && this.stepIds.has(step.id)) {
       return false;

@@ -18,8 +18,8 @@ export interface PanelHtmlInput {
 /** Messages from the extension host to the webview. */
 export type HostToWebview =
   | { type: "plan"; plan: Plan }
-  | { type: "step"; step: Step }
-  | { type: "participants"; participants: string[] }
+  /** `participants`: the plan's participants after this step, as the server's event says. */
+  | { type: "step"; step: Step; participants?: string[] }
   | { type: "archived"; memoryNodeId?: string }
   | { type: "connection"; state: "connecting" | "open" | "reconnecting" | "closed"; message?: string }
   | { type: "error"; message: string }
@@ -95,6 +95,7 @@ export function buildPanelHtml(input: PanelHtmlInput): string {
   <span id="archived-badge" class="badge"${archived ? "" : " hidden"}>Archived</span>
   <span id="connection" class="connection" data-state="connecting" role="status">Connecting…</span>
 </header>
+<p id="connection-detail" class="connection-detail" role="status" hidden></p>
 <p id="plan-description" class="description"${plan && plan.description ? "" : " hidden"}>${escapeHtml(plan ? plan.description : "")}</p>
 <div id="error" class="error" role="alert" hidden></div>
 <section aria-labelledby="participants-heading">
@@ -107,6 +108,7 @@ export function buildPanelHtml(input: PanelHtmlInput): string {
   <ol id="steps" class="steps">${steps.map(renderStep).join("")}</ol>
   <p id="no-steps" class="empty"${steps.length ? " hidden" : ""}>No steps yet: add the first one below.</p>
 </section>
+<p id="archived-note" class="archived-note"${archived ? "" : " hidden"}>This plan is archived in the memory graph; it takes no more steps.</p>
 <form id="add-step-form" class="add-step" autocomplete="off">
   <label for="step-text" class="visually-hidden">New step</label>
   <textarea id="step-text" rows="2" maxlength="${MAX_STEP_LENGTH}" placeholder="Add a step… (Ctrl+Enter to add)"${archived ? " disabled" : ""}></textarea>
@@ -147,6 +149,13 @@ h2 { font-size: 1.05em; margin: 16px 0 6px; color: var(--vscode-descriptionForeg
 .connection[data-state="connecting"]::before,
 .connection[data-state="reconnecting"]::before { color: var(--vscode-charts-yellow, orange); }
 .connection[data-state="closed"]::before { color: var(--vscode-charts-red, red); }
+.connection-detail {
+  color: var(--vscode-editorWarning-foreground, var(--vscode-descriptionForeground));
+  border-left: 3px solid var(--vscode-editorWarning-foreground, var(--vscode-charts-yellow, orange));
+  padding: 2px 8px;
+  margin: 4px 0 8px;
+  overflow-wrap: anywhere;
+}
 .participants { list-style: none; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: 6px; }
 .participants li {
   border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border, transparent));
@@ -192,6 +201,12 @@ button.secondary { color: var(--vscode-button-secondaryForeground); background: 
 button.secondary:hover:not(:disabled) { background: var(--vscode-button-secondaryHoverBackground); }
 button:disabled, textarea:disabled { opacity: 0.5; cursor: default; }
 .actions { display: flex; gap: 8px; margin-top: 16px; }
+.archived-note { color: var(--vscode-descriptionForeground); margin-top: 16px; }
+/* An archived plan is read-only and has no live stream: no add box, no Archive, no "Not live". */
+body[data-archived="true"] .add-step,
+body[data-archived="true"] #archive-button,
+body[data-archived="true"] #connection,
+body[data-archived="true"] #connection-detail { display: none; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 [hidden] { display: none !important; }
 `;
@@ -209,7 +224,9 @@ export const WEBVIEW_SCRIPT = `
   var titleEl = byId("plan-title");
   var descriptionEl = byId("plan-description");
   var badgeEl = byId("archived-badge");
+  var archivedNoteEl = byId("archived-note");
   var connectionEl = byId("connection");
+  var connectionDetailEl = byId("connection-detail");
   var errorEl = byId("error");
   var participantsEl = byId("participants");
   var noParticipantsEl = byId("no-participants");
@@ -278,6 +295,7 @@ export const WEBVIEW_SCRIPT = `
 
   function updateControls() {
     badgeEl.hidden = !archived;
+    archivedNoteEl.hidden = !archived;
     inputEl.disabled = archived;
     addButton.disabled = archived || adding;
     archiveButton.disabled = archived || archiving;
@@ -336,6 +354,9 @@ export const WEBVIEW_SCRIPT = `
     connectionEl.setAttribute("data-state", state);
     connectionEl.textContent = CONNECTION_LABELS[state] || String(state);
     connectionEl.title = message ? String(message) : "";
+    // While it retries, say why in the panel itself (a refusal, "closed", shows in the error box).
+    connectionDetailEl.textContent = state === "reconnecting" && message ? String(message) : "";
+    connectionDetailEl.hidden = !(state === "reconnecting" && message);
     reconnectButton.hidden = state !== "closed" || archived;
   }
 
@@ -380,9 +401,7 @@ export const WEBVIEW_SCRIPT = `
         break;
       case "step":
         addStep(msg.step, true);
-        break;
-      case "participants":
-        renderParticipants(msg.participants);
+        if (Array.isArray(msg.participants)) { renderParticipants(msg.participants); }
         break;
       case "archived":
         archived = true;

@@ -2,7 +2,7 @@
 //
 //   AEP_TEST_SERVER_URL   e.g. http://127.0.0.1:8000 (unset: every test here is skipped)
 //   AEP_TEST_TOKEN        an API token (python manage.py create_api_token USERNAME --org ORG)
-//   AEP_TEST_ORG          an org (UUID or slug) the token's user is a member of
+//   AEP_TEST_ORG          an org id (a slug such as acme) the token's user is a member of
 //   AEP_TEST_OTHER_ORG    an org that exists but the token's user is NOT a member of
 //   AEP_TEST_REQUIRE_SERVER=1  optional (CI): fail instead of skipping when the URL is unset
 //

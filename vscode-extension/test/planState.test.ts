@@ -99,3 +99,11 @@ test("archived sticks once known", () => {
   state.replace(plan([], false)); // a stale read cannot un-archive
   assert.equal(state.plan.archived, true);
 });
+
+test("adding a step does not guess who joins: only the server's list changes the participants", () => {
+  const state = new PlanState({ ...plan([]), participants: ["alice"] });
+  state.addStep({ id: "a", text: "a", owner: "Erin", ts: "" });
+  assert.deepEqual(state.plan.participants, ["alice"]);
+  assert.equal(state.setParticipants(["alice", "Erin"]), true);
+  assert.deepEqual(state.plan.participants, ["alice", "Erin"]);
+});

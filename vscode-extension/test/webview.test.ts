@@ -154,8 +154,9 @@ test("webview script: says ready, renders streamed steps with textContent, de-du
   );
   assert.equal(doc.querySelectorAll("img").length, 0);
 
-  // A step's participants (as the server decided them) replace the list, escaped.
-  send({ type: "participants", participants: ["carol", XSS] });
+  // A step's participants (as the server decided them) replace the list, escaped; a step seen
+  // before still updates them.
+  send({ type: "step", step: { id: "s1", text: "Write notes", owner: "alice", ts: "" }, participants: ["carol", XSS] });
   assert.deepEqual(
     Array.from(doc.querySelectorAll("#participants li")).map((li) => li.textContent),
     ["carol", XSS],
@@ -208,8 +209,11 @@ test("webview script: archive asks the host, and an archived plan disables the c
   assert.equal(archive.disabled, false);
   assert.equal((doc.getElementById("error") as HTMLElement).hidden, true);
 
+  assert.equal((doc.getElementById("archived-note") as HTMLElement).hidden, true);
   send({ type: "archived", memoryNodeId: "n1" });
   assert.equal((doc.getElementById("archived-badge") as HTMLElement).hidden, false);
+  assert.equal((doc.getElementById("archived-note") as HTMLElement).hidden, false);
+  assert.equal(doc.body.getAttribute("data-archived"), "true"); // the stylesheet hides the add box and Archive
   assert.equal((doc.getElementById("step-text") as HTMLTextAreaElement).disabled, true);
   assert.equal((doc.getElementById("add-step-button") as HTMLButtonElement).disabled, true);
   assert.equal(archive.disabled, true);
@@ -221,8 +225,17 @@ test("webview script: connection state and errors are shown as text", () => {
   send({ type: "connection", state: "open" });
   assert.equal(conn.getAttribute("data-state"), "open");
   assert.equal(conn.textContent, "Live");
+  const detail = doc.getElementById("connection-detail") as HTMLElement;
+  assert.equal(detail.hidden, true);
+  send({ type: "connection", state: "reconnecting", message: `${XSS} Retrying in 2 s.` });
+  assert.equal(conn.textContent, "Reconnecting…");
+  assert.equal(detail.hidden, false);
+  assert.equal(detail.textContent, `${XSS} Retrying in 2 s.`);
+  send({ type: "connection", state: "open" });
+  assert.equal(detail.hidden, true);
   send({ type: "connection", state: "closed", message: XSS });
   assert.equal(conn.title, XSS);
+  assert.equal(detail.hidden, true);
   const reconnect = doc.getElementById("reconnect-button") as HTMLButtonElement;
   assert.equal(reconnect.hidden, false);
   reconnect.click();
@@ -230,4 +243,15 @@ test("webview script: connection state and errors are shown as text", () => {
   send({ type: "error", message: XSS });
   assert.equal(doc.getElementById("error")?.textContent, XSS);
   assert.equal(doc.querySelectorAll("img").length, 0);
+});
+
+test("webview script: a step that brings its owner updates the participants", () => {
+  const { doc, send } = loadPanel(plan());
+  const names = () => Array.from(doc.querySelectorAll("#participants > li")).map((el) => el.textContent);
+  assert.deepEqual(names(), ["alice", "bob"]);
+  send({ type: "step", step: { id: "s2", text: "t", owner: XSS, ts: "" }, participants: ["alice", "bob", XSS] });
+  assert.deepEqual(names(), ["alice", "bob", XSS]);
+  assert.equal(doc.querySelectorAll("img").length, 0);
+  send({ type: "step", step: { id: "s3", text: "t", owner: "alice", ts: "" } });
+  assert.deepEqual(names(), ["alice", "bob", XSS]);
 });
