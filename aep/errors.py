@@ -24,15 +24,20 @@ class DomainError(Exception):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "Invalid request."
 
-    def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
+    def __init__(
+        self, detail: str | None = None, *, field: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
+        """`field` names the input at fault (DRF's field-error shape); `extra` adds to the body,
+        e.g. the current state a stale write lost to (`{"detail", "step": ...}`)."""
         self.detail = detail or self.default_detail
         self.field = field
+        self.extra = extra or {}
         super().__init__(self.detail)
 
     def as_json(self) -> dict[str, Any]:
         if self.field:
             return {self.field: [self.detail]}
-        return {"detail": self.detail}
+        return {"detail": self.detail, **self.extra}
 
 
 class NotFound(DomainError):

@@ -53,6 +53,11 @@ class AuditLog(models.Model):
         PLAN_START = "PLAN_START"
         PLAN_STEP = "PLAN_STEP"
         PLAN_ARCHIVE = "PLAN_ARCHIVE"
+        PLAN_UPDATE = "PLAN_UPDATE"
+        STEP_UPDATE = "STEP_UPDATE"
+        STEP_MOVE = "STEP_MOVE"
+        STEP_DELETE = "STEP_DELETE"
+        STEP_RESTORE = "STEP_RESTORE"
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_logs")
     user = models.ForeignKey(

@@ -196,6 +196,10 @@ STREAM_POLL_SECONDS = float(os.environ.get("STREAM_POLL_SECONDS", "2"))
 # An idle stream gets a `: keep-alive` comment this often, so proxies keep it open.
 STREAM_KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"))
 
+# --- Plans ----------------------------------------------------------------------------------------
+# The most steps a plan holds (deleted ones aside): one more is refused with 409 (DESIGN 10).
+MAX_STEPS_PER_PLAN = env_int("MAX_STEPS_PER_PLAN", 2000)
+
 # --- Pushpin (GRIP) topology: optional; unset = the server holds the streams itself (live.stream) -
 # GRIP_URL is Pushpin's publish endpoint (e.g. http://127.0.0.1:5561), GRIP_KEY the sig_key Pushpin
 # signs the requests it forwards with. With both set, a stream request carrying a valid Grip-Sig gets

@@ -41,6 +41,7 @@ from django_eventstream.models import Event, EventCounter  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from aep.models import AuditLog, Membership, Organization  # noqa: E402
+from plans import ordering  # noqa: E402
 from plans.events import plan_channel, step_payload  # noqa: E402
 from plans.models import LivePlan, PlanStep  # noqa: E402
 
@@ -136,7 +137,7 @@ def seed_plans(
             )
         )
         channel = plan_channel(plan.id)
-        for seq in range(1, n_steps + 1):
+        for seq, position in zip(range(1, n_steps + 1), ordering.spread(n_steps), strict=True):
             ts = created + (updated - created) * (seq / n_steps)
             step = PlanStep(
                 id=uuid.uuid4(),
@@ -146,6 +147,8 @@ def seed_plans(
                 owner=owners[seq % len(owners)],
                 created_by=user,
                 ts=ts,
+                updated_at=ts,
+                position=position,
             )
             steps.append(step)
             events.append(

@@ -41,6 +41,18 @@ def list_of(inner: FieldType) -> FieldType:
     return FieldType({"type": "array", "items": dict(inner.schema)}, f"Array<{inner.typescript}>")
 
 
+def object_of(fields: Mapping[str, FieldType]) -> FieldType:
+    """A JSON object with exactly these fields (an entity an event carries whole, e.g. a step)."""
+    schema = {
+        "type": "object",
+        "properties": {key: dict(value.schema) for key, value in fields.items()},
+        "required": list(fields),
+        "additionalProperties": False,
+    }
+    members = " ".join(f"{key}: {value.typescript};" for key, value in fields.items())
+    return FieldType(schema, f"{{ {members} }}")
+
+
 @dataclass(frozen=True)
 class EventType:
     """One kind of event: `{"type": name, **fields}`. `stored` events are kept with their id and

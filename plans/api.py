@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -18,8 +18,15 @@ from plans.serializers import (
     PlanListQuery,
     PlanStartedOut,
     PlanStartIn,
+    PlanUpdatedOut,
+    PlanUpdateIn,
     StepAddedOut,
     StepAddIn,
+    StepDeletedOut,
+    StepMovedOut,
+    StepMoveIn,
+    StepUpdatedOut,
+    StepUpdateIn,
     plan_json,
     step_json,
 )
@@ -27,6 +34,15 @@ from plans.serializers import (
 ERRORS = API_ERRORS
 NOT_FOUND = {404: OpenApiResponse(description="No such plan in this org")}
 PLAN_ID = uuid_path_parameter("plan_id", "The plan's id")
+STEP_ID = uuid_path_parameter("step_id", "The step's id")
+STEP_NOT_FOUND = {404: OpenApiResponse(description="No such plan in this org, or no such step in the plan")}
+ARCHIVED = {409: OpenApiResponse(description="Plan archived")}
+STALE = {
+    409: OpenApiResponse(
+        description="Plan archived, or `version` is stale: the body carries the current state and nothing "
+        "was written"
+    )
+}
 IDEMPOTENCY_ERRORS = {422: OpenApiResponse(description="Idempotency-Key reused for a different request")}
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     name="Idempotency-Key",
@@ -64,6 +80,21 @@ class PlanDetailView(OrgAPIView):
         last_event_id = events.current_event_id(plan.id)
         steps = selectors.steps_json([plan.id])[str(plan.id)]
         return Response({**plan_json(plan, steps), "last_event_id": last_event_id})
+
+    @org_schema(
+        request=PlanUpdateIn,
+        parameters=[PLAN_ID],
+        responses={200: PlanUpdatedOut, **ERRORS, **NOT_FOUND, **STALE},
+        summary="Change a plan's title or description",
+        examples=[
+            OpenApiExample("Rename", value={"title": "Roll out SSO", "version": 1}, request_only=True),
+        ],
+    )
+    def patch(self, request: Request, plan_id: str) -> Response:
+        data = validated(PlanUpdateIn, request.data)
+        plan = services.update_plan(org=self.org, user=request.user, plan_id=plan_id, **data)
+        steps = selectors.steps_json([plan.id])[str(plan.id)]
+        return Response({"status": "plan_updated", "plan": plan_json(plan, steps)})
 
 
 class StepAddView(OrgAPIView):
@@ -116,3 +147,68 @@ class PlanListView(OrgAPIView):
             org=self.org, archived=archived, limit=query["limit"], offset=query["offset"]
         )
         return Response({"plans": [plan_json(plan, steps) for plan, steps in plans], "count": total})
+
+
+class StepDetailView(OrgAPIView):
+    @org_schema(
+        request=StepUpdateIn,
+        parameters=[PLAN_ID, STEP_ID],
+        responses={200: StepUpdatedOut, **ERRORS, **STEP_NOT_FOUND, **STALE},
+        summary="Edit a step, or tick it off",
+        examples=[
+            OpenApiExample("Tick it off", value={"done": True}, request_only=True),
+            OpenApiExample(
+                "Edit, if nobody else did", value={"text": "Rotate keys", "version": 2}, request_only=True
+            ),
+        ],
+    )
+    def patch(self, request: Request, plan_id: str, step_id: str) -> Response:
+        data = validated(StepUpdateIn, request.data)
+        step = services.update_step(org=self.org, user=request.user, plan_id=plan_id, step_id=step_id, **data)
+        return Response({"status": "step_updated", "step": step_json(step)})
+
+    @org_schema(
+        parameters=[PLAN_ID, STEP_ID],
+        responses={200: StepDeletedOut, **ERRORS, **STEP_NOT_FOUND, **ARCHIVED},
+        summary="Delete a step (it can be restored)",
+    )
+    def delete(self, request: Request, plan_id: str, step_id: str) -> Response:
+        step = services.delete_step(org=self.org, user=request.user, plan_id=plan_id, step_id=step_id)
+        return Response({"status": "step_deleted", "step_id": str(step.id)})
+
+
+def _after_json(after: object) -> str | None:
+    return str(after) if after else None
+
+
+class StepMoveView(OrgAPIView):
+    @org_schema(
+        request=StepMoveIn,
+        parameters=[PLAN_ID, STEP_ID],
+        responses={200: StepMovedOut, **ERRORS, **STEP_NOT_FOUND, **ARCHIVED},
+        summary="Put a step after another (`after`: null puts it first)",
+        examples=[
+            OpenApiExample("First", value={"after": None}, request_only=True),
+            OpenApiExample(
+                "After a step", value={"after": "2f6b1c1e-8d2a-4c3e-9f41-0b7d6a5e4c3b"}, request_only=True
+            ),
+        ],
+    )
+    def post(self, request: Request, plan_id: str, step_id: str) -> Response:
+        data = validated(StepMoveIn, request.data)
+        step, after = services.move_step(
+            org=self.org, user=request.user, plan_id=plan_id, step_id=step_id, after=data["after"]
+        )
+        return Response({"status": "step_moved", "step": step_json(step), "after": _after_json(after)})
+
+
+class StepRestoreView(OrgAPIView):
+    @org_schema(
+        request=None,
+        parameters=[PLAN_ID, STEP_ID],
+        responses={200: StepMovedOut, **ERRORS, **STEP_NOT_FOUND, **ARCHIVED},
+        summary="Restore a deleted step where it was (undo)",
+    )
+    def post(self, request: Request, plan_id: str, step_id: str) -> Response:
+        step, after = services.restore_step(org=self.org, user=request.user, plan_id=plan_id, step_id=step_id)
+        return Response({"status": "step_restored", "step": step_json(step), "after": _after_json(after)})

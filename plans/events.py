@@ -15,12 +15,38 @@ import uuid
 from typing import Any
 
 from aep.models import Organization
-from aep.serialization import iso
 from live import publish, sse
 from live.channels import ChannelType
-from live.contract import STRING, TIMESTAMP, UUID, Contract, EventType, control_events, list_of
+from live.contract import (
+    BOOLEAN,
+    INTEGER,
+    STRING,
+    TIMESTAMP,
+    UUID,
+    Contract,
+    EventType,
+    control_events,
+    list_of,
+    nullable,
+    object_of,
+)
 from live.storage import StoredEvent, current_eid
 from plans import fragments, selectors
+from plans.serializers import step_json
+
+# STEP of DESIGN 10, as `plans.serializers.step_json` builds it.
+STEP_FIELDS = {
+    "id": UUID,
+    "text": STRING,
+    "owner": STRING,
+    "ts": TIMESTAMP,
+    "done": BOOLEAN,
+    "done_by": nullable(STRING),
+    "done_at": nullable(TIMESTAMP),
+    "version": INTEGER,
+    "updated_at": TIMESTAMP,
+}
+STEP = object_of(STEP_FIELDS)
 
 PLAN_EVENTS = Contract.of(
     "plan",
@@ -28,16 +54,35 @@ PLAN_EVENTS = Contract.of(
         *control_events("plan_id", UUID),
         EventType(
             "step",
-            {
-                "plan_id": UUID,
-                "id": UUID,
-                "text": STRING,
-                "owner": STRING,
-                "ts": TIMESTAMP,
-                "participants": list_of(STRING),
-            },
-            "A step was added (last in the plan); `participants` is the plan's list after it (its owner"
-            " joins, up to the limit), so that no client applies that rule itself.",
+            {"plan_id": UUID, **STEP_FIELDS, "participants": list_of(STRING)},
+            "A step was added (last in the plan), with every field of a step; `participants` is the"
+            " plan's list after it (its owner joins, up to the limit), so that no client applies that"
+            " rule itself.",
+        ),
+        EventType(
+            "step_updated",
+            {"plan_id": UUID, "step": STEP},
+            "A step's text, owner or done state changed: replace the step with this id, in place.",
+        ),
+        EventType(
+            "step_moved",
+            {"plan_id": UUID, "step_id": UUID, "after": nullable(UUID)},
+            "Take the step out and put it right after `after` (null: first).",
+        ),
+        EventType(
+            "step_deleted",
+            {"plan_id": UUID, "step_id": UUID},
+            "The step was deleted (it can be restored): take it out.",
+        ),
+        EventType(
+            "step_restored",
+            {"plan_id": UUID, "step": STEP, "after": nullable(UUID)},
+            "A deleted step is back: put it right after `after` (null: first).",
+        ),
+        EventType(
+            "plan_updated",
+            {"plan_id": UUID, "title": STRING, "description": STRING, "version": INTEGER},
+            "The plan's title or description changed; `version` is the plan's version after it.",
         ),
         EventType(
             "archived",
@@ -83,14 +128,42 @@ def current_event_id(plan_id: uuid.UUID | str) -> str:
 
 
 def step_payload(step: Any, participants: list[str]) -> dict[str, Any]:
+    return {"type": "step", "plan_id": str(step.plan_id), **step_json(step), "participants": participants}
+
+
+def step_updated_payload(step: Any) -> dict[str, Any]:
+    return {"type": "step_updated", "plan_id": str(step.plan_id), "step": step_json(step)}
+
+
+def step_moved_payload(step: Any, after: uuid.UUID | None) -> dict[str, Any]:
     return {
-        "type": "step",
+        "type": "step_moved",
         "plan_id": str(step.plan_id),
-        "id": str(step.id),
-        "text": step.text,
-        "owner": step.owner,
-        "ts": iso(step.ts),
-        "participants": participants,
+        "step_id": str(step.id),
+        "after": str(after) if after else None,
+    }
+
+
+def step_deleted_payload(step: Any) -> dict[str, Any]:
+    return {"type": "step_deleted", "plan_id": str(step.plan_id), "step_id": str(step.id)}
+
+
+def step_restored_payload(step: Any, after: uuid.UUID | None) -> dict[str, Any]:
+    return {
+        "type": "step_restored",
+        "plan_id": str(step.plan_id),
+        "step": step_json(step),
+        "after": str(after) if after else None,
+    }
+
+
+def plan_updated_payload(plan: Any) -> dict[str, Any]:
+    return {
+        "type": "plan_updated",
+        "plan_id": str(plan.id),
+        "title": plan.title,
+        "description": plan.description,
+        "version": plan.version,
     }
 
 

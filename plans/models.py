@@ -6,11 +6,17 @@ plan row (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's IMMEDIATE transactions
 anyway), takes the next `seq` from the plan's `step_count` and writes both in one transaction, so
 every step gets a distinct, gap-free position and no step is lost. `seq` keeps the order steps were
 added; `id` is a stable UUID clients use to de-duplicate.
+
+The order people see is `position`, a fractional key (`plans.ordering`): moving a step writes that
+one row, a key between its new neighbours, whatever the plan's size. Deleting a step only marks it
+(`deleted_at`), so that it can be restored where it was. `version` counts a step's (or a plan's)
+changes, for optimistic concurrency (DESIGN 10).
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -23,6 +29,18 @@ STEP_TEXT_MAX = 1000
 OWNER_MAX = 100
 PARTICIPANTS_MAX = 50
 PARTICIPANT_NAME_MAX = 100
+POSITION_MAX = 255
+
+
+class OrderKeyField(models.CharField):
+    """A fractional order key. Keys sort by their bytes, so on PostgreSQL the column uses the "C"
+    collation whatever the database's default (a locale's collation would sort `a` beside `A`)."""
+
+    def db_parameters(self, connection: Any) -> dict[str, Any]:
+        params = super().db_parameters(connection)
+        if connection.vendor == "postgresql":
+            params["collation"] = "C"
+        return params
 
 
 class LivePlan(models.Model):
@@ -37,6 +55,7 @@ class LivePlan(models.Model):
         "memory_graph.MemoryNode", null=True, blank=True, on_delete=models.SET_NULL, related_name="plan"
     )
     step_count = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -67,10 +86,18 @@ class PlanStep(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     ts = models.DateTimeField()
+    position = OrderKeyField(max_length=POSITION_MAX)
+    done = models.BooleanField(default=False)
+    done_by = models.CharField(max_length=OWNER_MAX, null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["plan", "seq"]
+        ordering = ["plan", "position", "seq"]
         constraints = [models.UniqueConstraint(fields=["plan", "seq"], name="unique_step_position")]
+        indexes = [models.Index(fields=["plan", "position"], name="planstep_plan_position")]
 
     def __str__(self) -> str:
         return f"{self.seq}. {self.text[:60]}"

@@ -33,13 +33,31 @@ def get_plan(*, org: Organization, plan_id: uuid.UUID | str) -> LivePlan:
     return plan
 
 
-STEP_FIELDS = ("id", "plan_id", "seq", "text", "owner", "ts")
+STEP_FIELDS = (
+    "id",
+    "plan_id",
+    "seq",
+    "text",
+    "owner",
+    "ts",
+    "done",
+    "done_by",
+    "done_at",
+    "version",
+    "updated_at",
+)
+STEP_ORDER = ("position", "seq")
+
+
+def live_steps(plan_id: uuid.UUID) -> QuerySet[PlanStep]:
+    """A plan's steps that are not deleted, in the order people arranged them."""
+    return PlanStep.objects.filter(plan_id=plan_id, deleted_at__isnull=True).order_by(*STEP_ORDER)
 
 
 def plan_steps(plan: LivePlan) -> QuerySet[Any]:
-    """The plan's steps in order, as light rows with the attributes of a step (`id`, `seq`, `text`,
-    `owner`, `ts`), not model instances: a plan may hold thousands of steps."""
-    return plan.steps.order_by("seq").values_list(*STEP_FIELDS, named=True)
+    """The plan's steps in order, as light rows with the attributes of a step (`id`, `text`,
+    `owner`, `ts`, `done`, ...), not model instances: a plan may hold thousands of steps."""
+    return live_steps(plan.id).values_list(*STEP_FIELDS, named=True)
 
 
 class _UtcIsoText(Func):
@@ -77,16 +95,35 @@ def steps_json(plan_ids: list[uuid.UUID]) -> dict[str, list[dict[str, Any]]]:
     """The steps of these plans in their API shape (`plans.serializers.step_json`), in order, by the
     plan's id as text: one query, and no model instance or datetime per step."""
     rows = (
-        PlanStep.objects.filter(plan_id__in=plan_ids)
-        .order_by("plan_id", "seq")
+        PlanStep.objects.filter(plan_id__in=plan_ids, deleted_at__isnull=True)
+        .order_by("plan_id", *STEP_ORDER)
         .values_list(
-            Cast("plan_id", CharField()), Cast("id", CharField()), "text", "owner", _UtcIsoText("ts")
+            Cast("plan_id", CharField()),
+            Cast("id", CharField()),
+            "text",
+            "owner",
+            _UtcIsoText("ts"),
+            "done",
+            "done_by",
+            _UtcIsoText("done_at"),
+            "version",
+            _UtcIsoText("updated_at"),
         )
     )
     steps: dict[str, list[dict[str, Any]]] = {str(plan_id): [] for plan_id in plan_ids}
-    for plan_id, step_id, text, owner, ts in rows:
+    for plan_id, step_id, text, owner, ts, done, done_by, done_at, version, updated_at in rows:
         steps[_json_uuid(plan_id)].append(
-            {"id": _json_uuid(step_id), "text": text, "owner": owner, "ts": _json_ts(ts)}
+            {
+                "id": _json_uuid(step_id),
+                "text": text,
+                "owner": owner,
+                "ts": _json_ts(ts),
+                "done": bool(done),
+                "done_by": done_by,
+                "done_at": _json_ts(done_at),
+                "version": version,
+                "updated_at": _json_ts(updated_at),
+            }
         )
     return steps
 

@@ -11,7 +11,13 @@ from typing import Any
 
 from rest_framework import serializers
 
-from aep.serialization import StrictCharField, StrictUUIDField, iso
+from aep.serialization import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictUUIDField,
+    iso,
+)
 from plans.models import (
     DESCRIPTION_MAX,
     OWNER_MAX,
@@ -23,18 +29,36 @@ from plans.models import (
 
 
 def step_json(step: Any) -> dict[str, Any]:
-    return {"id": str(step.id), "text": step.text, "owner": step.owner, "ts": iso(step.ts)}
+    """STEP (DESIGN 10). `plans.selectors.steps_json` builds the same shape for many steps at once."""
+    return {
+        "id": str(step.id),
+        "text": step.text,
+        "owner": step.owner,
+        "ts": iso(step.ts),
+        "done": step.done,
+        "done_by": step.done_by,
+        "done_at": iso(step.done_at),
+        "version": step.version,
+        "updated_at": iso(step.updated_at),
+    }
+
+
+def progress_json(steps: list[dict[str, Any]]) -> dict[str, int]:
+    return {"done": sum(1 for step in steps if step["done"]), "total": len(steps)}
 
 
 def plan_json(plan: Any, steps: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """A plan as the API returns it; `steps` are already in their JSON shape (`step_json`, or
-    `plans.selectors.steps_json` for many at once)."""
+    `plans.selectors.steps_json` for many at once), in the plan's order."""
+    steps = list(steps)
     return {
         "id": str(plan.id),
         "org_id": plan.org_id,
         "title": plan.title,
         "description": plan.description,
-        "steps": list(steps),
+        "version": plan.version,
+        "steps": steps,
+        "progress": progress_json(steps),
         "participants": list(plan.participants),
         "archived": plan.archived,
         "created_at": iso(plan.created_at),
@@ -59,6 +83,26 @@ class StepAddIn(serializers.Serializer):
     owner = StrictCharField(max_length=OWNER_MAX, required=False, allow_blank=True)
 
 
+VERSION_HELP = "The version you last saw: if it is stale, 409 with the current state and nothing is written."
+
+
+class PlanUpdateIn(serializers.Serializer):
+    title = StrictCharField(max_length=TITLE_MAX, required=False)
+    description = StrictCharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True)
+    version = StrictIntegerField(min_value=1, max_value=2**31 - 1, required=False, help_text=VERSION_HELP)
+
+
+class StepUpdateIn(serializers.Serializer):
+    text = StrictCharField(max_length=STEP_TEXT_MAX, required=False)
+    owner = StrictCharField(max_length=OWNER_MAX, required=False, allow_blank=True)
+    done = StrictBooleanField(required=False)
+    version = StrictIntegerField(min_value=1, max_value=2**31 - 1, required=False, help_text=VERSION_HELP)
+
+
+class StepMoveIn(serializers.Serializer):
+    after = StrictUUIDField(allow_null=True, help_text="The step to put it after; null puts it first")
+
+
 class ArchiveIn(serializers.Serializer):
     context_id = StrictUUIDField(required=False, allow_null=True)
 
@@ -74,6 +118,16 @@ class StepOut(serializers.Serializer):
     text = serializers.CharField()
     owner = serializers.CharField()
     ts = serializers.DateTimeField()
+    done = serializers.BooleanField()
+    done_by = serializers.CharField(allow_null=True, help_text="Who ticked it off (null until then)")
+    done_at = serializers.DateTimeField(allow_null=True)
+    version = serializers.IntegerField(help_text="Starts at 1, grows with every change of the step")
+    updated_at = serializers.DateTimeField()
+
+
+class ProgressOut(serializers.Serializer):
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
 
 
 class PlanOut(serializers.Serializer):
@@ -81,7 +135,9 @@ class PlanOut(serializers.Serializer):
     org_id = serializers.CharField()
     title = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
-    steps = StepOut(many=True)
+    version = serializers.IntegerField(help_text="Grows with every title or description change")
+    steps = StepOut(many=True, help_text="In the order people arranged them; a new step goes last")
+    progress = ProgressOut()
     participants = serializers.ListField(child=serializers.CharField())
     archived = serializers.BooleanField()
     created_at = serializers.DateTimeField()
@@ -102,6 +158,27 @@ class PlanStartedOut(serializers.Serializer):
 class StepAddedOut(serializers.Serializer):
     status = serializers.ChoiceField(choices=["step_added"])
     step = StepOut()
+
+
+class PlanUpdatedOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["plan_updated"])
+    plan = PlanOut()
+
+
+class StepUpdatedOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["step_updated"])
+    step = StepOut()
+
+
+class StepMovedOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["step_moved", "step_restored"])
+    step = StepOut()
+    after = serializers.UUIDField(allow_null=True, help_text="The step it now follows; null: it is first")
+
+
+class StepDeletedOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["step_deleted"])
+    step_id = serializers.UUIDField()
 
 
 class ArchivedOut(serializers.Serializer):

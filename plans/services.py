@@ -1,4 +1,5 @@
-"""The business rules of live plans: start, add a step, archive.
+"""The business rules of live plans: start, add, edit, tick off, move, delete and restore steps,
+edit a plan, archive.
 
 Every write of a plan goes through one of these functions, from the API, the pages, the admin and the
 management commands alike. Each runs in one transaction with its audit row; metrics and live events
@@ -11,11 +12,14 @@ import datetime
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from aep import audit
@@ -26,7 +30,7 @@ from aep.serialization import iso
 from aep.tenancy import scope
 from memory_graph import services as memory_services
 from memory_graph.models import MemoryEdge, MemoryNode
-from plans import events
+from plans import events, ordering, selectors
 from plans.models import (
     DESCRIPTION_MAX,
     OWNER_MAX,
@@ -37,8 +41,20 @@ from plans.models import (
     LivePlan,
     PlanStep,
 )
+from plans.selectors import STEP_ORDER
+from plans.serializers import plan_json, step_json
 
-ARCHIVED_MESSAGE = "Plan is archived; steps can no longer be added."
+ARCHIVED_MESSAGE = "Plan is archived; it can no longer be changed."
+STEP_NOT_FOUND = "Step not found in this plan."
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+"""The default of optional fields of an update: "leave as it is" (None may be a value)."""
 
 
 def _clean_text(value: Any, *, field: str, max_length: int, required: bool) -> str:
@@ -127,18 +143,23 @@ def add_step(
     text: str,
     owner: str | None = None,
 ) -> PlanStep:
-    """Append a step. Refused with Conflict (409) when the plan is archived."""
+    """Append a step (last in the plan's order). Refused with Conflict (409) when the plan is
+    archived or already holds `MAX_STEPS_PER_PLAN` steps."""
     started = time.perf_counter()
     text = _clean_text(text, field="text", max_length=STEP_TEXT_MAX, required=True)
     owner = _clean_text(owner, field="owner", max_length=OWNER_MAX, required=False) or display_name(user)
     plan_uuid = _plan_uuid(plan_id)
-    author = user if getattr(user, "is_authenticated", False) else None
+    author = _author(user)
     step = _append_step(org, author, plan_uuid, text, owner)
     _count_after_commit(AuditLog.Action.PLAN_STEP, org)
     transaction.on_commit(
         lambda: plan_step_latency.labels(org_id=org.id).observe(time.perf_counter() - started), robust=True
     )
     return step
+
+
+def _author(user: Any) -> Any:
+    return user if getattr(user, "is_authenticated", False) else None
 
 
 def _plan_uuid(plan_id: uuid.UUID | str) -> uuid.UUID:
@@ -148,15 +169,31 @@ def _plan_uuid(plan_id: uuid.UUID | str) -> uuid.UUID:
         raise NotFound("Plan not found.") from None
 
 
+def _step_uuid(step_id: uuid.UUID | str) -> uuid.UUID:
+    try:
+        return step_id if isinstance(step_id, uuid.UUID) else uuid.UUID(str(step_id))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(STEP_NOT_FOUND) from None
+
+
 def _append_step(org: Organization, author: Any, plan_uuid: uuid.UUID, text: str, owner: str) -> PlanStep:
     """The step's writes, in one transaction: its number under the plan's row lock, the step, the
     owner joining the participants, the audit row and the stored event."""
     with transaction.atomic():
         now = timezone.now()
-        seq, participants = _claim_next_seq(org, plan_uuid, now)
+        locked = _lock_plan(org, plan_uuid, now, claim_seq=True)
+        _check_room(locked.live_steps)
         step = PlanStep.objects.create(
-            plan_id=plan_uuid, seq=seq, text=text, owner=owner, created_by=author, ts=now
+            plan_id=plan_uuid,
+            seq=locked.seq,
+            text=text,
+            owner=owner,
+            created_by=author,
+            ts=now,
+            updated_at=now,
+            position=ordering.key_between(locked.last_position, None),
         )
+        participants = locked.participants
         if owner not in participants and len(participants) < PARTICIPANTS_MAX:
             participants = [*participants, owner]
             scope(LivePlan.objects, org).filter(id=plan_uuid).update(participants=participants)
@@ -166,27 +203,55 @@ def _append_step(org: Organization, author: Any, plan_uuid: uuid.UUID, text: str
             action=AuditLog.Action.PLAN_STEP,
             resource_type="plan",
             resource_id=plan_uuid,
-            details={"step_id": str(step.id), "seq": seq},
+            details={"step_id": str(step.id), "seq": locked.seq},
         )
         events.record(plan_uuid, events.step_payload(step, participants))
     return step
 
 
-def _claim_next_seq(org: Organization, plan_uuid: uuid.UUID, now: datetime.datetime) -> tuple[int, list[str]]:
-    """Lock the plan's row and take its next step number, in one statement.
+def _check_room(live_steps: int) -> None:
+    if live_steps >= settings.MAX_STEPS_PER_PLAN:
+        raise Conflict(f"A plan holds at most {settings.MAX_STEPS_PER_PLAN} steps; this one is full.")
+
+
+@dataclass(frozen=True)
+class _LockedPlan:
+    seq: int
+    participants: list[str]
+    last_position: str | None = None  # when claiming a step number: the plan's last order key
+    live_steps: int = 0  # ... and how many steps it holds
+
+
+def _lock_plan(
+    org: Organization, plan_uuid: uuid.UUID, now: datetime.datetime, *, claim_seq: bool
+) -> _LockedPlan:
+    """Lock the plan's row for this transaction (and take its next step number), in one statement.
 
     `UPDATE ... RETURNING` does what `select_for_update()` followed by `save()` would, in one round
-    trip: the row lock serialises concurrent writers of the plan (no lost or repeated `seq`) until
-    commit, and the event ids handed out under it follow commit order. The WHERE clause is the
-    org scope of `aep.tenancy.scope`: another org's plan is not found. Raises NotFound, or Conflict
-    for an archived plan (the transaction then rolls the increment back).
+    trip: the row lock serialises every writer of the plan and its steps (no lost or repeated
+    `seq`, order keys computed from committed neighbours) until commit, and the event ids handed out
+    under it follow commit order. The WHERE clause is the org scope of `aep.tenancy.scope`: another
+    org's plan is not found. Raises NotFound, or Conflict for an archived plan (the transaction then
+    rolls the update back).
     """
     meta = LivePlan._meta
-    table = connection.ops.quote_name(meta.db_table)
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    increment = "step_count = step_count + 1, " if claim_seq else ""
+    # For a new step, its order key and the cap need the plan's last key and its number of steps:
+    # read in the same statement (both walk the plan's (plan, position) index), not one more trip.
+    steps = quote(PlanStep._meta.db_table)
+    position, plan_fk, deleted = quote("position"), quote("plan_id"), quote("deleted_at")
+    bounds = (
+        f", (SELECT MAX({position}) FROM {steps} WHERE {plan_fk} = {table}.id)"  # noqa: S608
+        f", (SELECT COUNT(*) FROM {steps} WHERE {plan_fk} = {table}.id AND {deleted} IS NULL)"
+        if claim_seq
+        else ""
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET step_count = step_count + 1, updated_at = %s "  # noqa: S608
-            "WHERE id = %s AND org_id = %s RETURNING step_count, archived, participants",
+            f"UPDATE {table} SET {increment}updated_at = %s "  # noqa: S608
+            f"WHERE id = %s AND org_id = %s RETURNING step_count, archived, participants{bounds}",
             [
                 meta.get_field("updated_at").get_db_prep_value(now, connection),
                 meta.pk.get_db_prep_value(plan_uuid, connection),
@@ -196,20 +261,324 @@ def _claim_next_seq(org: Organization, plan_uuid: uuid.UUID, now: datetime.datet
         row = cursor.fetchone()
     if row is None:
         raise NotFound("Plan not found.")
-    seq, archived, participants = row
+    seq, archived, participants, *step_bounds = row
     if archived:
         raise Conflict(ARCHIVED_MESSAGE)
     participants = meta.get_field("participants").from_db_value(participants, None, connection)
-    return int(seq), list(participants or [])
+    last_position, live_steps = step_bounds or (None, 0)
+    return _LockedPlan(int(seq), list(participants or []), last_position, int(live_steps or 0))
+
+
+def _step_in_plan(plan_uuid: uuid.UUID, step_id: uuid.UUID | str, *, deleted: bool = False) -> PlanStep:
+    """A step of this plan (a deleted one too when `deleted`), or NotFound. The caller holds the
+    plan's lock, which every writer of its steps takes first."""
+    steps = PlanStep.objects.filter(plan_id=plan_uuid, id=_step_uuid(step_id))
+    if not deleted:
+        steps = steps.filter(deleted_at__isnull=True)
+    step = steps.first()
+    if step is None:
+        raise NotFound(STEP_NOT_FOUND)
+    return step
+
+
+def _check_version(version: Any, current: int, conflict: Callable[[], Conflict]) -> None:
+    if version is None:
+        return
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInput("Must be a positive integer.", field="version")
+    if version != current:
+        raise conflict()
+
+
+def _stale_step(step: PlanStep) -> Conflict:
+    return Conflict(
+        "Someone else changed this step since you loaded it: nothing was saved. Here is the current step.",
+        extra={"step": step_json(step)},
+    )
+
+
+def update_step(
+    *,
+    org: Organization,
+    user: Any,
+    plan_id: uuid.UUID | str,
+    step_id: uuid.UUID | str,
+    text: Any = UNSET,
+    owner: Any = UNSET,
+    done: Any = UNSET,
+    version: int | None = None,
+) -> PlanStep:
+    """Change a step's text, owner or done state; only the fields given. With `version`, a stale
+    one is Conflict (409) carrying the current step and nothing is written; without it the last
+    writer wins, field by field. Ticking (done) records who and when; unticking clears them."""
+    changes: dict[str, Any] = {}
+    if text is not UNSET:
+        changes["text"] = _clean_text(text, field="text", max_length=STEP_TEXT_MAX, required=True)
+    if owner is not UNSET:
+        changes["owner"] = _clean_text(owner, field="owner", max_length=OWNER_MAX, required=True)
+    if done is not UNSET:
+        if not isinstance(done, bool):
+            raise InvalidInput("Must be true or false.", field="done")
+        changes["done"] = done
+    plan_uuid = _plan_uuid(plan_id)
+    author = _author(user)
+    with transaction.atomic():
+        now = timezone.now()
+        _lock_plan(org, plan_uuid, now, claim_seq=False)
+        step = _step_in_plan(plan_uuid, step_id)
+        _check_version(version, step.version, lambda: _stale_step(step))
+        changed = sorted(name for name, value in changes.items() if getattr(step, name) != value)
+        if not changed:
+            transaction.set_rollback(True)  # nothing changes, the plan's updated_at included
+            return step
+        for name in changed:
+            setattr(step, name, changes[name])
+        if "done" in changed:
+            step.done_by = display_name(user) if step.done else None
+            step.done_at = now if step.done else None
+        step.version += 1
+        step.updated_at = now
+        step.save(update_fields=[*changed, "done_by", "done_at", "version", "updated_at"])
+        details: dict[str, Any] = {"step_id": str(step.id), "fields": changed}
+        if "done" in changed:
+            details["done"] = step.done
+        audit.record(
+            org=org,
+            user=author,
+            action=AuditLog.Action.STEP_UPDATE,
+            resource_type="plan",
+            resource_id=plan_uuid,
+            details=details,
+        )
+        events.record(plan_uuid, events.step_updated_payload(step))
+        _count_after_commit(AuditLog.Action.STEP_UPDATE, org)
+    return step
+
+
+def _live_steps_except(plan_uuid: uuid.UUID, step: PlanStep) -> QuerySet[PlanStep]:
+    return PlanStep.objects.filter(plan_id=plan_uuid, deleted_at__isnull=True).exclude(id=step.id)
+
+
+def _next_position(steps: QuerySet[PlanStep], lower: str | None) -> str | None:
+    """The key of the first of `steps` after `lower` (None: the very first), or None."""
+    if lower is not None:
+        steps = steps.filter(position__gt=lower)
+    return steps.order_by(*STEP_ORDER).values_list("position", flat=True).first()
+
+
+def _rebalance_if_long(plan_uuid: uuid.UUID, key: str) -> None:
+    """Rewrite the plan's keys evenly, in their order, when a new key has grown long. Clients never
+    see keys, so nothing is announced; the plan's lock is held."""
+    if not ordering.needs_rebalance(key):
+        return
+    steps = list(PlanStep.objects.filter(plan_id=plan_uuid).order_by(*STEP_ORDER).only("id", "position"))
+    for step, new_key in zip(steps, ordering.spread(len(steps)), strict=True):
+        step.position = new_key
+    PlanStep.objects.bulk_update(steps, ["position"], batch_size=500)
+
+
+def move_step(
+    *,
+    org: Organization,
+    user: Any,
+    plan_id: uuid.UUID | str,
+    step_id: uuid.UUID | str,
+    after: uuid.UUID | str | None,
+) -> tuple[PlanStep, uuid.UUID | None]:
+    """Put a step right after `after` (None: first). Writes the one row, whatever the plan's size.
+    Returns the step and the id it now follows. `after` that is the step itself, or not a step of
+    this plan, is InvalidInput (400)."""
+    plan_uuid = _plan_uuid(plan_id)
+    step_uuid = _step_uuid(step_id)
+    after_uuid = _after_uuid(after)
+    if after_uuid == step_uuid:
+        raise InvalidInput("A step cannot be moved after itself.", field="after")
+    author = _author(user)
+    with transaction.atomic():
+        now = timezone.now()
+        _lock_plan(org, plan_uuid, now, claim_seq=False)
+        step = _step_in_plan(plan_uuid, step_uuid)
+        others = _live_steps_except(plan_uuid, step)
+        lower = None
+        if after_uuid is not None:
+            lower = others.filter(id=after_uuid).values_list("position", flat=True).first()
+            if lower is None:
+                raise InvalidInput("No step with this id in this plan.", field="after")
+        upper = _next_position(others, lower)
+        if (lower is None or step.position > lower) and (upper is None or step.position < upper):
+            transaction.set_rollback(True)  # already there: nothing changes
+            return step, after_uuid
+        step.position = ordering.key_between(lower, upper)
+        step.version += 1
+        step.updated_at = now
+        step.save(update_fields=["position", "version", "updated_at"])
+        _rebalance_if_long(plan_uuid, step.position)
+        audit.record(
+            org=org,
+            user=author,
+            action=AuditLog.Action.STEP_MOVE,
+            resource_type="plan",
+            resource_id=plan_uuid,
+            details={"step_id": str(step.id), "after": str(after_uuid) if after_uuid else None},
+        )
+        events.record(plan_uuid, events.step_moved_payload(step, after_uuid))
+        _count_after_commit(AuditLog.Action.STEP_MOVE, org)
+    return step, after_uuid
+
+
+def _after_uuid(after: uuid.UUID | str | None) -> uuid.UUID | None:
+    if after is None or isinstance(after, uuid.UUID):
+        return after
+    try:
+        return uuid.UUID(str(after))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidInput("Must be a valid UUID or null.", field="after") from None
+
+
+def delete_step(
+    *, org: Organization, user: Any, plan_id: uuid.UUID | str, step_id: uuid.UUID | str
+) -> PlanStep:
+    """Delete a step; it keeps its place for `restore_step`. Deleting it again changes nothing."""
+    plan_uuid = _plan_uuid(plan_id)
+    author = _author(user)
+    with transaction.atomic():
+        now = timezone.now()
+        _lock_plan(org, plan_uuid, now, claim_seq=False)
+        step = _step_in_plan(plan_uuid, step_id, deleted=True)
+        if step.deleted_at is not None:
+            transaction.set_rollback(True)
+            return step
+        step.deleted_at = now
+        step.version += 1
+        step.updated_at = now
+        step.save(update_fields=["deleted_at", "version", "updated_at"])
+        audit.record(
+            org=org,
+            user=author,
+            action=AuditLog.Action.STEP_DELETE,
+            resource_type="plan",
+            resource_id=plan_uuid,
+            details={"step_id": str(step.id), "text": step.text[:200]},
+        )
+        events.record(plan_uuid, events.step_deleted_payload(step))
+        _count_after_commit(AuditLog.Action.STEP_DELETE, org)
+    return step
+
+
+def _predecessor(steps: QuerySet[PlanStep], position: str) -> uuid.UUID | None:
+    return (
+        steps.filter(position__lt=position).order_by("-position", "-seq").values_list("id", flat=True).first()
+    )
+
+
+def restore_step(
+    *, org: Organization, user: Any, plan_id: uuid.UUID | str, step_id: uuid.UUID | str
+) -> tuple[PlanStep, uuid.UUID | None]:
+    """Bring a deleted step back where it was (its old key; right after the step that took that
+    key meanwhile, if any). Returns the step and the id it now follows. A step that is not deleted
+    is returned as it is."""
+    plan_uuid = _plan_uuid(plan_id)
+    author = _author(user)
+    with transaction.atomic():
+        now = timezone.now()
+        _lock_plan(org, plan_uuid, now, claim_seq=False)
+        step = _step_in_plan(plan_uuid, step_id, deleted=True)
+        others = _live_steps_except(plan_uuid, step)
+        if step.deleted_at is None:
+            transaction.set_rollback(True)
+            return step, _predecessor(others, step.position)
+        _check_room(others.count())
+        if others.filter(position=step.position).exists():
+            step.position = ordering.key_between(step.position, _next_position(others, step.position))
+        step.deleted_at = None
+        step.version += 1
+        step.updated_at = now
+        step.save(update_fields=["position", "deleted_at", "version", "updated_at"])
+        _rebalance_if_long(plan_uuid, step.position)
+        after = _predecessor(others, step.position)
+        audit.record(
+            org=org,
+            user=author,
+            action=AuditLog.Action.STEP_RESTORE,
+            resource_type="plan",
+            resource_id=plan_uuid,
+            details={"step_id": str(step.id), "after": str(after) if after else None},
+        )
+        events.record(plan_uuid, events.step_restored_payload(step, after))
+        _count_after_commit(AuditLog.Action.STEP_RESTORE, org)
+    return step, after
+
+
+def update_plan(
+    *,
+    org: Organization,
+    user: Any,
+    plan_id: uuid.UUID | str,
+    title: Any = UNSET,
+    description: Any = UNSET,
+    version: int | None = None,
+) -> LivePlan:
+    """Change a plan's title or description; only the fields given, with the same version rule as
+    `update_step` (a stale one is Conflict carrying the current plan)."""
+    changes: dict[str, Any] = {}
+    if title is not UNSET:
+        changes["title"] = _clean_text(title, field="title", max_length=TITLE_MAX, required=True)
+    if description is not UNSET:
+        changes["description"] = _clean_text(
+            description, field="description", max_length=DESCRIPTION_MAX, required=False
+        )
+    with transaction.atomic():
+        plan = _locked_plan(org, plan_id)
+        if plan.archived:
+            raise Conflict(ARCHIVED_MESSAGE)
+        _check_version(version, plan.version, lambda: _stale_plan(plan))
+        changed = sorted(name for name, value in changes.items() if getattr(plan, name) != value)
+        if not changed:
+            return plan
+        for name in changed:
+            setattr(plan, name, changes[name])
+        plan.version += 1
+        plan.save(update_fields=[*changed, "version", "updated_at"])
+        audit.record(
+            org=org,
+            user=user,
+            action=AuditLog.Action.PLAN_UPDATE,
+            resource_type="plan",
+            resource_id=plan.id,
+            details={"fields": changed, **{name: changes[name][:200] for name in changed}},
+        )
+        events.record(plan.id, events.plan_updated_payload(plan))
+        _count_after_commit(AuditLog.Action.PLAN_UPDATE, org)
+    return plan
+
+
+def _stale_plan(plan: LivePlan) -> Conflict:
+    steps = selectors.steps_json([plan.id])[str(plan.id)]
+    return Conflict(
+        "Someone else changed this plan since you loaded it: nothing was saved. Here is the current plan.",
+        extra={"plan": plan_json(plan, steps)},
+    )
 
 
 def plan_session_content(plan: LivePlan, steps: Iterable[PlanStep]) -> str:
-    """The memory node's content: the JSON of the plan's title, steps and participants."""
+    """The memory node's content: the JSON of the plan's title, steps (in their final order, with
+    their done state; deleted ones left out) and participants."""
     return json.dumps(
         {
             "title": plan.title,
             "description": plan.description,
-            "steps": [{"id": str(s.id), "text": s.text, "owner": s.owner, "ts": iso(s.ts)} for s in steps],
+            "steps": [
+                {
+                    "id": str(s.id),
+                    "text": s.text,
+                    "owner": s.owner,
+                    "ts": iso(s.ts),
+                    "done": s.done,
+                    "done_by": s.done_by,
+                    "done_at": iso(s.done_at),
+                }
+                for s in steps
+            ],
             "participants": plan.participants,
         },
         ensure_ascii=False,
@@ -234,7 +603,7 @@ def archive_plan(
             context = scope(MemoryNode.objects, org).filter(id=context_id).first()
             if context is None:
                 raise InvalidInput("No memory node with this id in this org.", field="context_id")
-        steps = list(plan.steps.order_by("seq"))
+        steps = list(selectors.live_steps(plan.id))
         archived_at = plan.archived_at or timezone.now()
         node = memory_services.create_node(
             org=org,
@@ -244,6 +613,7 @@ def archive_plan(
                 "plan_id": str(plan.id),
                 "title": plan.title,
                 "step_count": len(steps),
+                "done_count": sum(1 for step in steps if step.done),
                 "participants": plan.participants,
                 "archived_at": iso(archived_at),
             },

@@ -8,4 +8,11 @@ urlpatterns = [
     path("plan/list", api.PlanListView.as_view(), name="api-plan-list"),
     path("plan/<str:plan_id>", api.PlanDetailView.as_view(), name="api-plan-detail"),
     path("plan/<str:plan_id>/archive", api.PlanArchiveView.as_view(), name="api-plan-archive"),
+    path("plan/<str:plan_id>/steps/<str:step_id>", api.StepDetailView.as_view(), name="api-step-detail"),
+    path("plan/<str:plan_id>/steps/<str:step_id>/move", api.StepMoveView.as_view(), name="api-step-move"),
+    path(
+        "plan/<str:plan_id>/steps/<str:step_id>/restore",
+        api.StepRestoreView.as_view(),
+        name="api-step-restore",
+    ),
 ]

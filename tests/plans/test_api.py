@@ -75,7 +75,9 @@ class TestPlanRetrieval:
             "org_id",
             "title",
             "description",
+            "version",
             "steps",
+            "progress",
             "participants",
             "archived",
             "created_at",
@@ -86,7 +88,11 @@ class TestPlanRetrieval:
         assert body["id"] == str(plan_a.id)
         assert body["org_id"] == "org-a"
         assert [s["text"] for s in body["steps"]] == ["Design the token schema", "Write the migration"]
-        assert all(set(s) == {"id", "text", "owner", "ts"} for s in body["steps"])
+        assert all(
+            set(s) == {"id", "text", "owner", "ts", "done", "done_by", "done_at", "version", "updated_at"}
+            for s in body["steps"]
+        )
+        assert body["progress"] == {"done": 0, "total": 2} and body["version"] == 1
         assert ISO_UTC.match(body["created_at"]) and ISO_UTC.match(body["steps"][0]["ts"])
         assert body["archived"] is False
 
@@ -288,11 +294,19 @@ class TestStepsReadBackExactly:
             2026, 3, 29, 1, 30, 5, microsecond, tzinfo=datetime.timezone(datetime.timedelta(hours=2))
         )
         plan_a.steps.all().delete()
-        step = PlanStep.objects.create(plan=plan_a, seq=1, text="t", owner="o", ts=ts)
+        step = PlanStep.objects.create(
+            plan=plan_a, seq=1, text="t", owner="o", ts=ts, updated_at=ts, done_at=ts, position="a0"
+        )
         [got] = client_a.get(f"/api/plan/{plan_a.id}").json()["steps"]
+        utc = f"2026-03-28T23:30:05.{microsecond:06d}Z"
         assert got == {
             "id": str(step.id),
             "text": "t",
             "owner": "o",
-            "ts": f"2026-03-28T23:30:05.{microsecond:06d}Z",
+            "ts": utc,
+            "done": False,
+            "done_by": None,
+            "done_at": utc,
+            "version": 1,
+            "updated_at": utc,
         }

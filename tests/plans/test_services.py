@@ -126,6 +126,11 @@ class TestEvents:
             "text": "Live",
             "owner": "dora",
             "ts": iso(step.ts),
+            "done": False,
+            "done_by": None,
+            "done_at": None,
+            "version": 1,
+            "updated_at": iso(step.ts),
             "participants": ["alice", "Alice Archer", "bob", "dora"],
         }
         assert json.loads(stored.data) == expected

@@ -57,10 +57,7 @@ class TestSubscribe:
         assert event.json == {
             "type": "step",
             "plan_id": str(plan_a.id),
-            "id": step["id"],
-            "text": "Ship it",
-            "owner": "Alice Archer",
-            "ts": step["ts"],
+            **step,
             "participants": ["alice", "Alice Archer", "bob"],
         }
         assert event.id == f"plan-{plan_a.id}:3"

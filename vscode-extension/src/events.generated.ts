@@ -13,7 +13,7 @@ export interface PlanResetEvent {
   plan_id: string;
 }
 
-/** A step was added (last in the plan); `participants` is the plan's list after it (its owner joins, up to the limit), so that no client applies that rule itself. */
+/** A step was added (last in the plan), with every field of a step; `participants` is the plan's list after it (its owner joins, up to the limit), so that no client applies that rule itself. */
 export interface PlanStepEvent {
   type: "step";
   plan_id: string;
@@ -21,7 +21,51 @@ export interface PlanStepEvent {
   text: string;
   owner: string;
   ts: string;
+  done: boolean;
+  done_by: string | null;
+  done_at: string | null;
+  version: number;
+  updated_at: string;
   participants: Array<string>;
+}
+
+/** A step's text, owner or done state changed: replace the step with this id, in place. */
+export interface PlanStepUpdatedEvent {
+  type: "step_updated";
+  plan_id: string;
+  step: { id: string; text: string; owner: string; ts: string; done: boolean; done_by: string | null; done_at: string | null; version: number; updated_at: string; };
+}
+
+/** Take the step out and put it right after `after` (null: first). */
+export interface PlanStepMovedEvent {
+  type: "step_moved";
+  plan_id: string;
+  step_id: string;
+  after: string | null;
+}
+
+/** The step was deleted (it can be restored): take it out. */
+export interface PlanStepDeletedEvent {
+  type: "step_deleted";
+  plan_id: string;
+  step_id: string;
+}
+
+/** A deleted step is back: put it right after `after` (null: first). */
+export interface PlanStepRestoredEvent {
+  type: "step_restored";
+  plan_id: string;
+  step: { id: string; text: string; owner: string; ts: string; done: boolean; done_by: string | null; done_at: string | null; version: number; updated_at: string; };
+  after: string | null;
+}
+
+/** The plan's title or description changed; `version` is the plan's version after it. */
+export interface PlanPlanUpdatedEvent {
+  type: "plan_updated";
+  plan_id: string;
+  title: string;
+  description: string;
+  version: number;
 }
 
 /** The plan was archived into this memory node; it takes no more writes. */
@@ -35,6 +79,11 @@ export type PlanEvent =
   | PlanConnectedEvent
   | PlanResetEvent
   | PlanStepEvent
+  | PlanStepUpdatedEvent
+  | PlanStepMovedEvent
+  | PlanStepDeletedEvent
+  | PlanStepRestoredEvent
+  | PlanPlanUpdatedEvent
   | PlanArchivedEvent;
 
-export const PLAN_STORED_EVENT_TYPES = ["step", "archived"] as const;
+export const PLAN_STORED_EVENT_TYPES = ["step", "step_updated", "step_moved", "step_deleted", "step_restored", "plan_updated", "archived"] as const;
