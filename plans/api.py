@@ -74,11 +74,9 @@ class PlanDetailView(OrgAPIView):
         summary="Get a plan with its steps",
     )
     def get(self, request: Request, plan_id: str) -> Response:
-        plan = selectors.get_plan(org=self.org, plan_id=plan_id)
-        # Read the stream position before the steps: a client that connects with it as
-        # Last-Event-ID then misses nothing (it may see a step twice; step ids de-duplicate).
-        last_event_id = events.current_event_id(plan.id)
-        steps = selectors.steps_json([plan.id])[str(plan.id)]
+        # The steps and the stream's position come from one snapshot: a client that connects
+        # with it as Last-Event-ID and applies what follows holds exactly the plan's later state.
+        plan, steps, last_event_id = events.plan_snapshot(org=self.org, plan_id=plan_id)
         return Response({**plan_json(plan, steps), "last_event_id": last_event_id})
 
     @org_schema(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from aep.db import read_snapshot
 from aep.models import Organization
 from live import publish, sse
 from live.channels import ChannelType
@@ -125,6 +126,17 @@ def current_event_id(plan_id: uuid.UUID | str) -> str:
     `?lastEventId=` so that nothing falls between render and connect."""
     channel = plan_channel(plan_id)
     return sse.event_id(channel, current_eid(channel))
+
+
+def plan_snapshot(*, org: Organization, plan_id: uuid.UUID | str) -> tuple[Any, list[dict[str, Any]], str]:
+    """The plan, its steps (API shape) and the SSE id of its latest event, read on one committed
+    state: applying the events after that id to these steps gives exactly what a later read gives
+    (DESIGN 10). NotFound for another org's plan."""
+    with read_snapshot():
+        plan = selectors.get_plan(org=org, plan_id=plan_id)
+        last_event_id = current_event_id(plan.id)
+        steps = selectors.steps_json([plan.id])[str(plan.id)]
+    return plan, steps, last_event_id
 
 
 def step_payload(step: Any, participants: list[str]) -> dict[str, Any]:

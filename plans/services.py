@@ -408,10 +408,10 @@ def move_step(
         if (lower is None or step.position > lower) and (upper is None or step.position < upper):
             transaction.set_rollback(True)  # already there: nothing changes
             return step, after_uuid
+        # The order is the plan's, not a field of the step: its version stays, so a move never
+        # makes someone's edit of the step stale.
         step.position = ordering.key_between(lower, upper)
-        step.version += 1
-        step.updated_at = now
-        step.save(update_fields=["position", "version", "updated_at"])
+        step.save(update_fields=["position"])
         _rebalance_if_long(plan_uuid, step.position)
         audit.record(
             org=org,

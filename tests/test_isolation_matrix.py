@@ -204,10 +204,21 @@ def rows() -> dict[str, Any]:
         "plans": sorted(
             (str(p[0]), *p[1:])
             for p in LivePlan.objects.values_list(
-                "id", "org_id", "title", "step_count", "archived", "memory_node_id", "updated_at"
+                "id",
+                "org_id",
+                "title",
+                "description",
+                "version",
+                "step_count",
+                "archived",
+                "memory_node_id",
+                "updated_at",
             )
         ),
-        "steps": PlanStep.objects.count(),
+        "steps": sorted(
+            (str(s[0]), *s[1:])
+            for s in PlanStep.objects.values_list("id", "text", "done", "version", "position", "deleted_at")
+        ),
         "audit": AuditLog.objects.count(),
         "events": Event.objects.count(),
         "nodes": sorted((str(i), o) for i, o in MemoryNode.objects.values_list("id", "org_id")),
@@ -251,6 +262,11 @@ API_ENDPOINTS: dict[str, tuple[str, str, dict[str, str] | None]] = {
     "GET /api/plan/{A}": ("get", "/api/plan/{plan}", None),
     "POST /api/plan/step": ("post", "/api/plan/step", {"plan_id": "{plan}", "text": "Intruder step"}),
     "POST /api/plan/{A}/archive": ("post", "/api/plan/{plan}/archive", {}),
+    "PATCH /api/plan/{A}": ("patch", "/api/plan/{plan}", {"title": "Intruder title"}),
+    "PATCH /api/plan/{A}/steps/{S}": ("patch", "/api/plan/{plan}/steps/{step}", {"text": "x", "done": True}),
+    "POST /api/plan/{A}/steps/{S}/move": ("post", "/api/plan/{plan}/steps/{step}/move", {"after": None}),
+    "DELETE /api/plan/{A}/steps/{S}": ("delete", "/api/plan/{plan}/steps/{step}", None),
+    "POST /api/plan/{A}/steps/{S}/restore": ("post", "/api/plan/{plan}/steps/{step}/restore", {}),
     "GET /api/plan/list": ("get", "/api/plan/list", None),
     "POST /api/plan/start": ("post", "/api/plan/start", {"title": "Intruder plan"}),
     "GET /api/memory/search": ("get", f"/api/memory/search?q={SEARCH_WORD}", None),
@@ -260,6 +276,11 @@ ON_A_OBJECT = {
     "GET /api/plan/{A}",
     "POST /api/plan/step",
     "POST /api/plan/{A}/archive",
+    "PATCH /api/plan/{A}",
+    "PATCH /api/plan/{A}/steps/{S}",
+    "POST /api/plan/{A}/steps/{S}/move",
+    "DELETE /api/plan/{A}/steps/{S}",
+    "POST /api/plan/{A}/steps/{S}/restore",
     "GET /api/memory/nodes/{A node}",
 }
 
@@ -293,11 +314,12 @@ def api_client(world: World, user: str | None, org: str | None) -> APIClient:
 
 def api_call(client: APIClient, world: World, endpoint: str) -> Any:
     method, path, body = API_ENDPOINTS[endpoint]
-    url = path.format(plan=world.plan_a.id, node=world.node_a.id)
-    if method == "get":
-        return client.get(url)
-    data = {k: v.format(plan=world.plan_a.id) for k, v in (body or {}).items()}
-    return client.post(url, data, format="json")
+    step = world.plan_a.steps.order_by("position").first()
+    url = path.format(plan=world.plan_a.id, node=world.node_a.id, step=step.id)
+    if method in ("get", "delete"):
+        return getattr(client, method)(url)
+    data = {k: v.format(plan=world.plan_a.id) if isinstance(v, str) else v for k, v in (body or {}).items()}
+    return getattr(client, method)(url, data, format="json")
 
 
 @pytest.mark.parametrize(("persona", "endpoint", "status"), API_MATRIX)

@@ -18,14 +18,18 @@ def database_state() -> dict[str, Any]:
     return {
         "plans": sorted(
             LivePlan.objects.values_list(
-                "id", "org_id", "title", "description", "step_count", "archived", "memory_node_id"
+                "id", "org_id", "title", "description", "version", "step_count", "archived", "memory_node_id"
             )
         ),
         "participants": sorted(
             (str(plan_id), list(names))
             for plan_id, names in LivePlan.objects.values_list("id", "participants")
         ),
-        "steps": PlanStep.objects.count(),
+        "steps": sorted(
+            PlanStep.objects.values_list(
+                "id", "plan_id", "text", "owner", "done", "done_by", "version", "position", "deleted_at"
+            )
+        ),
         "audit": AuditLog.objects.count(),
         "events": Event.objects.count(),
         "event_counters": sorted(EventCounter.objects.values_list("name", "value")),

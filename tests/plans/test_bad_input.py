@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from rest_framework.test import APIClient
@@ -23,21 +24,29 @@ def assert_json_4xx(response: Any, *statuses: int) -> Any:
     return response.json()
 
 
-def post_raw(client: APIClient, path: str, body: str | bytes, content_type: str = JSON) -> Any:
-    return client.generic("POST", path, body, content_type=content_type)
+def post_raw(
+    client: APIClient, target: str | tuple[str, str], body: str | bytes, content_type: str = JSON
+) -> Any:
+    """Send a raw body; `target` is a path (POST) or a (method, path) pair."""
+    method, path = target if isinstance(target, tuple) else ("POST", target)
+    return client.generic(method, path, body, content_type=content_type)
 
 
 @pytest.fixture
-def targets(plan_a) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def targets(plan_a) -> dict[str, str | tuple[str, str]]:  # type: ignore[no-untyped-def]
     """Every endpoint that takes a JSON body."""
+    step = plan_a.steps.order_by("position").first()
     return {
         "start": "/api/plan/start",
         "step": "/api/plan/step",
         "archive": f"/api/plan/{plan_a.id}/archive",
+        "plan_edit": ("PATCH", f"/api/plan/{plan_a.id}"),
+        "step_edit": ("PATCH", f"/api/plan/{plan_a.id}/steps/{step.id}"),
+        "step_move": f"/api/plan/{plan_a.id}/steps/{step.id}/move",
     }
 
 
-WRITE_ENDPOINTS = ["start", "step", "archive"]
+WRITE_ENDPOINTS = ["start", "step", "archive", "plan_edit", "step_edit", "step_move"]
 
 
 @pytest.mark.django_db
@@ -345,7 +354,8 @@ class TestMediaTypes:
     @pytest.mark.parametrize("endpoint", WRITE_ENDPOINTS)
     def test_form_encoded_body_is_415(self, client_a, targets, plan_a, endpoint, db_state):
         before = db_state()
-        response = client_a.post(targets[endpoint], {"title": "x", "plan_id": str(plan_a.id), "text": "x"})
+        body = urlencode({"title": "x", "plan_id": str(plan_a.id), "text": "x"})
+        response = post_raw(client_a, targets[endpoint], body, "application/x-www-form-urlencoded")
         assert "detail" in assert_json_4xx(response, 415)
         assert db_state() == before
 

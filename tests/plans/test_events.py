@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from live import publish
 from live.storage import StoredEvent, events_after
 from plans import events, services
-from plans.events import PLAN_EVENTS, plan_channel
+from plans.events import PLAN_EVENTS, STEP_FIELDS, plan_channel
 from plans.models import PARTICIPANTS_MAX
 
 
@@ -26,24 +26,53 @@ def emitted(monkeypatch: pytest.MonkeyPatch) -> list[StoredEvent]:
     return sent
 
 
+STEP_KEYS = tuple(STEP_FIELDS)
+
+
+def _insert_after(steps: list[dict[str, Any]], step: dict[str, Any], after: str | None) -> None:
+    index = 0 if after is None else next(i for i, s in enumerate(steps) if s["id"] == after) + 1
+    steps.insert(index, step)
+
+
+def _take(steps: list[dict[str, Any]], step_id: str) -> dict[str, Any]:
+    [index] = [i for i, s in enumerate(steps) if s["id"] == step_id]
+    return steps.pop(index)
+
+
 def apply_event(plan: dict[str, Any], data: dict[str, Any]) -> None:
-    """What a client does with an event of the plan stream: nothing but the event's own data."""
+    """What a client does with an event of the plan stream: nothing but the event's own data, on
+    the plan as fetched (its steps and position come from one snapshot, so every event applies to
+    exactly the state it was made on: a step to move is there, a step to add is not)."""
     kind = PLAN_EVENTS.validate(data).name
+    steps = plan["steps"]
     if kind == "step":
-        # A GET may already hold a step whose event comes after its position (the position is read
-        # first): clients key steps by id.
-        if all(step["id"] != data["id"] for step in plan["steps"]):
-            plan["steps"].append({key: data[key] for key in ("id", "text", "owner", "ts")})
+        assert all(step["id"] != data["id"] for step in steps)
+        steps.append({key: data[key] for key in STEP_KEYS})
         plan["participants"] = data["participants"]
+    elif kind == "step_updated":
+        index = next(i for i, s in enumerate(steps) if s["id"] == data["step"]["id"])
+        steps[index] = data["step"]
+    elif kind == "step_moved":
+        _insert_after(steps, _take(steps, data["step_id"]), data["after"])
+    elif kind == "step_deleted":
+        _take(steps, data["step_id"])
+    elif kind == "step_restored":
+        assert all(step["id"] != data["step"]["id"] for step in steps)
+        _insert_after(steps, data["step"], data["after"])
+    elif kind == "plan_updated":
+        plan.update(title=data["title"], description=data["description"], version=data["version"])
     elif kind == "archived":
         plan["archived"] = True
-    else:  # pragma: no cover - no other stored event exists yet
+    else:  # pragma: no cover - a new event type needs its line here
         raise AssertionError(f"the test client does not know {kind}")
+    done = sum(1 for step in steps if step["done"])
+    plan["progress"] = {"done": done, "total": len(steps)}
 
 
 def described(plan: dict[str, Any]) -> dict[str, Any]:
     """The part of a plan the plan stream's events describe (its times and position aside)."""
-    return {key: plan[key] for key in ("id", "title", "description", "steps", "participants", "archived")}
+    keys = ("id", "title", "description", "version", "steps", "progress", "participants", "archived")
+    return {key: plan[key] for key in keys}
 
 
 def position(plan: dict[str, Any]) -> int:
@@ -147,6 +176,157 @@ class TestEachServiceEmits:
         with pytest.raises(services.Conflict):
             services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text="too late")
         assert emitted == []
+
+
+def _steps(plan: Any) -> list[Any]:
+    return list(plan.steps.filter(deleted_at__isnull=True).order_by("position"))
+
+
+@pytest.mark.django_db(transaction=True)
+class TestWorkingAPlanEmits:
+    """DESIGN 10: each write of a step or a plan emits one declared event that a client applies."""
+
+    def test_ticking_a_step_emits_step_updated_with_who_and_when(
+        self, client_a: Any, org_a: Any, alice: Any, plan_a: Any, emitted: Any
+    ) -> None:
+        first = _steps(plan_a)[0]
+        stored = verify_action(
+            client_a,
+            plan_a.id,
+            lambda: services.update_step(
+                org=org_a, user=alice, plan_id=plan_a.id, step_id=first.id, done=True
+            ),
+            emitted,
+        )
+        [event] = [e.data for e in stored]
+        assert event["type"] == "step_updated"
+        assert event["step"]["done"] is True and event["step"]["done_by"] == "Alice Archer"
+        assert event["step"]["version"] == 2 and event["step"]["done_at"] is not None
+
+    def test_editing_text_and_owner_emits_one_event(
+        self, client_a: Any, org_a: Any, alice: Any, plan_a: Any, emitted: Any
+    ) -> None:
+        first = _steps(plan_a)[0]
+        stored = verify_action(
+            client_a,
+            plan_a.id,
+            lambda: services.update_step(
+                org=org_a, user=alice, plan_id=plan_a.id, step_id=first.id, text="Rewritten", owner="Dana"
+            ),
+            emitted,
+        )
+        assert [(e.data["step"]["text"], e.data["step"]["owner"]) for e in stored] == [("Rewritten", "Dana")]
+
+    def test_a_patch_that_changes_nothing_emits_nothing(
+        self, client_a: Any, org_a: Any, alice: Any, plan_a: Any, emitted: Any
+    ) -> None:
+        first = _steps(plan_a)[0]
+        stored = verify_action(
+            client_a,
+            plan_a.id,
+            lambda: services.update_step(
+                org=org_a, user=alice, plan_id=plan_a.id, step_id=first.id, text=first.text
+            ),
+            emitted,
+        )
+        assert stored == []
+
+    @pytest.mark.parametrize("target", ["first", "after_last", "after_first"])
+    def test_moves_emit_step_moved(
+        self, client_a: Any, org_a: Any, alice: Any, plan_a: Any, emitted: Any, target: str
+    ) -> None:
+        for text in ("three", "four"):
+            services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text=text)
+        steps = _steps(plan_a)
+        moving, after = {
+            "first": (steps[2], None),
+            "after_last": (steps[0], steps[3].id),
+            "after_first": (steps[3], steps[0].id),
+        }[target]
+        stored = verify_action(
+            client_a,
+            plan_a.id,
+            lambda: services.move_step(
+                org=org_a, user=alice, plan_id=plan_a.id, step_id=moving.id, after=after
+            ),
+            emitted,
+        )
+        assert [e.data["type"] for e in stored] == ["step_moved"]
+
+    def test_delete_then_restore_puts_the_step_back_where_it_was(
+        self, client_a: Any, org_a: Any, alice: Any, plan_a: Any, emitted: Any
+    ) -> None:
+        services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text="three")
+        middle = _steps(plan_a)[1]
+        before = [s.id for s in _steps(plan_a)]
+        stored = verify_action(
+            client_a,
+            plan_a.id,
+            lambda: services.delete_step(org=org_a, user=alice, plan_id=plan_a.id, step_id=middle.id),
+            emitted,
+        )
+        assert [e.data for e in stored] == [
+            {"type": "step_deleted", "plan_id": str(plan_a.id), "step_id": str(middle.id)}
+        ]
+        stored = verify_action(
+            client_a,
+            plan_a.id,
+            lambda: services.restore_step(org=org_a, user=alice, plan_id=plan_a.id, step_id=middle.id),
+            emitted,
+        )
+        assert [e.data["after"] for e in stored] == [str(before[0])]
+        assert [s.id for s in _steps(plan_a)] == before
+
+    def test_restore_after_the_gap_was_taken_goes_right_after_the_newcomer(
+        self, client_a: Any, org_a: Any, alice: Any, plan_a: Any, emitted: Any
+    ) -> None:
+        first, second = _steps(plan_a)
+        services.delete_step(org=org_a, user=alice, plan_id=plan_a.id, step_id=second.id)
+        third = services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text="three")
+        services.move_step(org=org_a, user=alice, plan_id=plan_a.id, step_id=third.id, after=first.id)
+        verify_action(
+            client_a,
+            plan_a.id,
+            lambda: services.restore_step(org=org_a, user=alice, plan_id=plan_a.id, step_id=second.id),
+            emitted,
+        )
+        assert len(_steps(plan_a)) == 3
+
+    def test_editing_the_plan_emits_plan_updated(
+        self, client_a: Any, org_a: Any, alice: Any, plan_a: Any, emitted: Any
+    ) -> None:
+        stored = verify_action(
+            client_a,
+            plan_a.id,
+            lambda: services.update_plan(
+                org=org_a, user=alice, plan_id=plan_a.id, title="Renamed", description="Why"
+            ),
+            emitted,
+        )
+        assert [e.data for e in stored] == [
+            {
+                "type": "plan_updated",
+                "plan_id": str(plan_a.id),
+                "title": "Renamed",
+                "description": "Why",
+                "version": 2,
+            }
+        ]
+
+    def test_a_stale_version_writes_and_emits_nothing(
+        self, org_a: Any, alice: Any, plan_a: Any, emitted: Any
+    ) -> None:
+        first = _steps(plan_a)[0]
+        services.update_step(org=org_a, user=alice, plan_id=plan_a.id, step_id=first.id, text="v2")
+        emitted.clear()
+        with pytest.raises(services.Conflict) as refused:
+            services.update_step(
+                org=org_a, user=alice, plan_id=plan_a.id, step_id=first.id, text="lost?", version=1
+            )
+        assert refused.value.extra["step"]["text"] == "v2" and refused.value.extra["step"]["version"] == 2
+        assert emitted == []
+        first.refresh_from_db()
+        assert first.text == "v2"
 
 
 @pytest.mark.django_db(transaction=True)
