@@ -6,8 +6,8 @@ import datetime
 import uuid
 from typing import Any
 
-from django.db.models import CharField, Func, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import CharField, Count, Func, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Cast, Coalesce
 
 from aep.errors import NotFound
 from aep.models import Organization
@@ -52,6 +52,16 @@ STEP_ORDER = ("position", "seq")
 def live_steps(plan_id: uuid.UUID) -> QuerySet[PlanStep]:
     """A plan's steps that are not deleted, in the order people arranged them."""
     return PlanStep.objects.filter(plan_id=plan_id, deleted_at__isnull=True).order_by(*STEP_ORDER)
+
+
+def annotate_progress(plans: QuerySet[LivePlan]) -> QuerySet[LivePlan]:
+    """Plans with `steps_total` and `steps_done` (deleted steps aside), counted in the database:
+    the list's cards show progress without loading every step."""
+    # Correlated subqueries, not a join and GROUP BY: PostgreSQL counts them for the page's rows only.
+    live = PlanStep.objects.filter(plan=OuterRef("pk"), deleted_at__isnull=True).order_by().values("plan")
+    total = live.annotate(n=Count("id")).values("n")
+    done = live.filter(done=True).annotate(n=Count("id")).values("n")
+    return plans.annotate(steps_total=Coalesce(Subquery(total), 0), steps_done=Coalesce(Subquery(done), 0))
 
 
 def plan_steps(plan: LivePlan) -> QuerySet[Any]:

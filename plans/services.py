@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from aep import audit
@@ -182,7 +182,8 @@ def _append_step(org: Organization, author: Any, plan_uuid: uuid.UUID, text: str
     with transaction.atomic():
         now = timezone.now()
         locked = _lock_plan(org, plan_uuid, now, claim_seq=True)
-        _check_room(locked.live_steps)
+        last_position, live_steps = _step_bounds(plan_uuid)
+        _check_room(live_steps)
         step = PlanStep.objects.create(
             plan_id=plan_uuid,
             seq=locked.seq,
@@ -191,7 +192,7 @@ def _append_step(org: Organization, author: Any, plan_uuid: uuid.UUID, text: str
             created_by=author,
             ts=now,
             updated_at=now,
-            position=ordering.key_between(locked.last_position, None),
+            position=ordering.key_between(last_position, None),
         )
         participants = locked.participants
         if owner not in participants and len(participants) < PARTICIPANTS_MAX:
@@ -218,8 +219,6 @@ def _check_room(live_steps: int) -> None:
 class _LockedPlan:
     seq: int
     participants: list[str]
-    last_position: str | None = None  # when claiming a step number: the plan's last order key
-    live_steps: int = 0  # ... and how many steps it holds
 
 
 def _lock_plan(
@@ -235,23 +234,12 @@ def _lock_plan(
     rolls the update back).
     """
     meta = LivePlan._meta
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
+    table = connection.ops.quote_name(meta.db_table)
     increment = "step_count = step_count + 1, " if claim_seq else ""
-    # For a new step, its order key and the cap need the plan's last key and its number of steps:
-    # read in the same statement (both walk the plan's (plan, position) index), not one more trip.
-    steps = quote(PlanStep._meta.db_table)
-    position, plan_fk, deleted = quote("position"), quote("plan_id"), quote("deleted_at")
-    bounds = (
-        f", (SELECT MAX({position}) FROM {steps} WHERE {plan_fk} = {table}.id)"  # noqa: S608
-        f", (SELECT COUNT(*) FROM {steps} WHERE {plan_fk} = {table}.id AND {deleted} IS NULL)"
-        if claim_seq
-        else ""
-    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET {increment}updated_at = %s "  # noqa: S608
-            f"WHERE id = %s AND org_id = %s RETURNING step_count, archived, participants{bounds}",
+            "WHERE id = %s AND org_id = %s RETURNING step_count, archived, participants",
             [
                 meta.get_field("updated_at").get_db_prep_value(now, connection),
                 meta.pk.get_db_prep_value(plan_uuid, connection),
@@ -261,12 +249,21 @@ def _lock_plan(
         row = cursor.fetchone()
     if row is None:
         raise NotFound("Plan not found.")
-    seq, archived, participants, *step_bounds = row
+    seq, archived, participants = row
     if archived:
         raise Conflict(ARCHIVED_MESSAGE)
     participants = meta.get_field("participants").from_db_value(participants, None, connection)
-    last_position, live_steps = step_bounds or (None, 0)
-    return _LockedPlan(int(seq), list(participants or []), last_position, int(live_steps or 0))
+    return _LockedPlan(int(seq), list(participants or []))
+
+
+def _step_bounds(plan_uuid: uuid.UUID) -> tuple[str | None, int]:
+    """The plan's last order key and its number of steps (deleted ones aside), read once its lock
+    is held. Not in the locking statement itself: on PostgreSQL its subqueries would read the
+    snapshot taken before it waited for the lock, missing the step the previous writer added."""
+    bounds = PlanStep.objects.filter(plan_id=plan_uuid).aggregate(
+        last=Max("position"), live=Count("id", filter=Q(deleted_at__isnull=True))
+    )
+    return bounds["last"], bounds["live"]
 
 
 def _step_in_plan(plan_uuid: uuid.UUID, step_id: uuid.UUID | str, *, deleted: bool = False) -> PlanStep:

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from aep.pages import switch_org
-from plans import views
+from plans import views, views_steps
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,4 +18,12 @@ urlpatterns = [
     path("plan/<uuid:plan_id>", views.plan_detail, name="plan-detail"),
     path("plan/<uuid:plan_id>/step", views.step_add, name="plan-step"),
     path("plan/<uuid:plan_id>/archive", views.plan_archive, name="plan-archive"),
+    path("plan/<uuid:plan_id>/edit", views_steps.plan_edit, name="plan-edit"),
+    path("plan/<uuid:plan_id>/steps/<uuid:step_id>", views_steps.step_view, name="step-view"),
+    path("plan/<uuid:plan_id>/steps/<uuid:step_id>/edit", views_steps.step_edit, name="step-edit"),
+    path("plan/<uuid:plan_id>/steps/<uuid:step_id>/update", views_steps.step_update, name="step-update"),
+    path("plan/<uuid:plan_id>/steps/<uuid:step_id>/done", views_steps.step_done, name="step-done"),
+    path("plan/<uuid:plan_id>/steps/<uuid:step_id>/move", views_steps.step_move, name="step-move"),
+    path("plan/<uuid:plan_id>/steps/<uuid:step_id>/delete", views_steps.step_delete, name="step-delete"),
+    path("plan/<uuid:plan_id>/steps/<uuid:step_id>/restore", views_steps.step_restore, name="step-restore"),
 ]

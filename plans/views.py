@@ -22,10 +22,11 @@ from aep.errors import DomainError, NotFound
 from aep.models import Organization
 from aep.pages import org_page
 from aep.tenancy import scope
-from plans import events, services
+from plans import events, fragments, services
 from plans.forms import PlanForm, StepForm
 from plans.models import LivePlan
-from plans.selectors import get_plan, plan_steps
+from plans.selectors import annotate_progress, get_plan
+from plans.serializers import progress_json
 
 PLANS_PER_PAGE = 24
 
@@ -65,7 +66,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @org_page
 def plan_list(request: HttpRequest, org: Organization) -> HttpResponse:
     show_archived = request.GET.get("archived") == "1"
-    plans = scope(LivePlan.objects, org).filter(archived=show_archived).order_by("-updated_at", "-id")
+    plans = annotate_progress(
+        scope(LivePlan.objects, org).filter(archived=show_archived).order_by("-updated_at", "-id")
+    )
     page = Paginator(plans, PLANS_PER_PAGE).get_page(request.GET.get("page"))
     cards = list(page.object_list)
     now = timezone.now()
@@ -95,20 +98,21 @@ def plan_new(request: HttpRequest, org: Organization) -> HttpResponse:
 def _detail_page(
     request: HttpRequest, org: Organization, plan_id: uuid.UUID, *, step_form: StepForm | None = None
 ) -> HttpResponse:
-    plan = _plan_or_404(org, plan_id)
-    # The id of the last event on the plan's channel, read BEFORE the plan and its steps: the stream
-    # then replays everything after it, so a step (or the archive) committed between this render and
-    # the browser connecting still arrives. Anything both rendered and replayed is dropped by id in
-    # static/js/plan.js. The plan is re-read for the same reason (it may have been archived meanwhile).
-    last_event_id = None if plan.archived else events.current_event_id(plan.id)
-    plan.refresh_from_db()
-    steps = list(plan_steps(plan))
+    # The plan, its steps and the id of its channel's last event, from one snapshot: the stream
+    # replays everything after that id, so a change committed between this render and the browser
+    # connecting still arrives, and applies to exactly the state rendered here.
+    try:
+        plan, step_rows, last_event_id = events.plan_snapshot(org=org, plan_id=plan_id)
+    except NotFound:
+        raise Http404("Plan not found.") from None
+    steps = [fragments.step_view(str(plan.id), row) for row in step_rows]
     if step_form is None:
         step_form = StepForm(initial={"owner": services.display_name(request.user)})
     status = 422 if step_form.errors else 200
     context = {
         "plan": plan,
         "steps": steps,
+        "progress": progress_json(step_rows),
         "step_form": step_form,
         "stream_url": None if plan.archived else _stream_url(plan, org, last_event_id),
     }

@@ -370,8 +370,9 @@ class TestTokenAndMembershipInOneQuery:
     ):
         for i in range(3):
             client_a.post("/api/plan/step", {"plan_id": str(plan_a.id), "text": f"s{i}"}, format="json")
-        # token+membership, BEGIN, plan lock+seq, step, audit, event counter, event, COMMIT
-        with django_assert_num_queries(8, exact=False):
+        # token+membership, BEGIN, plan lock+seq, last order key+step count, step, audit, event
+        # counter, event, COMMIT
+        with django_assert_num_queries(9, exact=False):
             response = client_a.post(
                 "/api/plan/step", {"plan_id": str(plan_a.id), "text": "one more"}, format="json"
             )

@@ -213,7 +213,7 @@ def test_plan_list_shows_cards(alice: Any, plan_a: Any) -> None:
     assert "Some words" in html
     # plan_a: 2 steps; participants alice, "Alice Archer" and bob (the owners of its steps join)
     card = html[html.index(f'href="/plan/{plan_a.id}"') :]
-    assert re.search(r"<dt>Steps</dt><dd>2</dd>", card)
+    assert re.search(r"<dt>Progress</dt><dd>0 of 2 done", card)
     assert re.search(r"<dt>Participants</dt><dd>3</dd>", card)
     assert "just now</time>" in card
     assert "badge-archived" not in html
@@ -427,7 +427,7 @@ def test_step_partial_is_the_same_for_the_page_and_the_stream(alice: Any, plan_a
 
 def test_step_partial_escapes_text(db: Any) -> None:
     step = SimpleNamespace(id=str(uuid.uuid4()), text="<script>x</script>", owner="<b>", ts=timezone.now())
-    html = render_to_string("plans/_step.html", {"step": step})
+    html = render_to_string("plans/_step.html", {"step": step, "plan_id": str(uuid.uuid4())})
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;" in html
 
 

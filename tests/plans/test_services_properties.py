@@ -118,8 +118,8 @@ def test_random_operations_keep_the_api_the_events_and_the_model_equal(client_a,
     run_state_machine_as_test(
         lambda: PlanMachine(client_a, org_a, alice),
         settings=settings(
-            max_examples=25,
-            stateful_step_count=25,
+            max_examples=12,
+            stateful_step_count=20,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         ),
