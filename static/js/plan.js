@@ -9,6 +9,9 @@
  *    whichever copy arrives second is dropped, in either order.
  * 2. The live connection's state: an indicator, and a banner when it drops and when it comes back.
  * 3. Small things: the archive confirmation <dialog>, Ctrl/Cmd+Enter to send, times in local time.
+ * 4. Working a plan: the order instructions of live changes (`<template data-op>`, see
+ *    plans/fragments.py), the progress line, a step being edited kept when someone else changes it,
+ *    drag and drop (SortableJS), the Undo toast.
  */
 (function () {
   "use strict";
@@ -32,7 +35,7 @@
   // the swap.
   document.addEventListener("htmx:sseBeforeMessage", function (evt) {
     var message = evt.detail;
-    if (!message || typeof message.data !== "string") {
+    if (!message || message.type !== "step_html" || typeof message.data !== "string") {
       return;
     }
     var steps = fragmentOf(message.data).querySelectorAll(STEP_SELECTOR);
@@ -53,6 +56,9 @@
     var detail = evt.detail;
     if (!detail.shouldSwap || typeof detail.serverResponse !== "string") {
       return;
+    }
+    if (!(detail.target instanceof Element) || detail.target.id !== "steps") {
+      return; // not the Add Step answer: an edited step replaces itself on purpose
     }
     if (detail.serverResponse.indexOf('class="step"') === -1) {
       return;
@@ -120,7 +126,7 @@
       url.searchParams.set("lastEventId", event.lastEventId);
       connectElement.setAttribute("sse-connect", url.pathname + url.search);
     };
-    ["message", "step_html", "archived_html"].forEach(function (name) {
+    ["message", "step_html", "plan_html", "archived_html"].forEach(function (name) {
       source.addEventListener(name, remember);
     });
     // The server could not replay what this page missed (its stored events were trimmed): the
@@ -244,6 +250,241 @@
     }
   });
 
+  // --- 4. working a plan ---------------------------------------------------------------------------
+
+  function stepElement(id) {
+    return id ? document.getElementById("step-" + id) : null;
+  }
+
+  function stepsList() {
+    return document.getElementById("steps");
+  }
+
+  function placeAfter(list, element, afterId) {
+    var after = stepElement(afterId);
+    if (afterId && !after) {
+      return false; // this page does not show that step: it is out of date
+    }
+    if (after) {
+      after.after(element);
+    } else {
+      list.insertBefore(element, list.firstElementChild);
+    }
+    return true;
+  }
+
+  function keepingFocus(element, change) {
+    var focused = element.contains(document.activeElement) ? document.activeElement : null;
+    change();
+    if (focused && document.contains(focused)) {
+      focused.focus();
+    }
+  }
+
+  function editNotice(element, text) {
+    var notice = element.querySelector(".step-edit-notice");
+    if (notice) {
+      notice.textContent = text;
+      notice.hidden = false;
+    }
+  }
+
+  // The order instructions of a live change or of the answer to one's own change. A page that
+  // cannot carry one out (it misses the step to put another after) is out of date: reload it.
+  function applyOps(root) {
+    var ops = root.querySelectorAll("template[data-op]");
+    var list = stepsList();
+    if (ops.length === 0 || !list) {
+      return;
+    }
+    for (var i = 0; i < ops.length; i++) {
+      var op = ops[i].getAttribute("data-op");
+      var stepId = ops[i].getAttribute("data-step");
+      var afterId = ops[i].getAttribute("data-after");
+      var element = stepElement(stepId);
+      var ok = true;
+      if (op === "move" && element) {
+        keepingFocus(element, function () {
+          ok = placeAfter(list, element, afterId);
+        });
+      } else if (op === "delete" && element) {
+        if (element.classList.contains("step-editing")) {
+          editNotice(element, "Someone deleted this step while you were editing it. Your text is kept below; copy it if you need it.");
+          element.classList.add("step-gone");
+        } else {
+          element.remove();
+        }
+      } else if (op === "place") {
+        var incoming = ops[i].content.querySelector("li.step");
+        if (incoming) {
+          var fresh = document.importNode(incoming, true);
+          if (element) {
+            element.remove();
+          }
+          ok = placeAfter(list, fresh, afterId);
+          if (ok && window.htmx) {
+            window.htmx.process(fresh);
+            localizeTimes(fresh);
+          }
+        }
+      }
+      if (!ok) {
+        window.location.reload();
+        return;
+      }
+    }
+    updateProgress();
+  }
+
+  function updateProgress() {
+    var list = stepsList();
+    var line = document.getElementById("plan-progress");
+    if (!list || !line) {
+      return;
+    }
+    var total = list.querySelectorAll(":scope > li.step").length;
+    var done = list.querySelectorAll(':scope > li.step[data-done="true"]').length;
+    line.textContent = done + " of " + total + " done";
+  }
+
+  // Live changes other than new steps (event `plan_html`): the order instructions here; htmx then
+  // does the out-of-band swaps of the same message (the sink swaps nothing itself).
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    var message = evt.detail;
+    if (message && message.type === "plan_html" && typeof message.data === "string") {
+      applyOps(fragmentOf(message.data));
+    }
+  });
+
+  // The answer to one's own change carries the same instructions.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var detail = evt.detail;
+    if (detail.shouldSwap && typeof detail.serverResponse === "string" && detail.serverResponse.indexOf("data-op=") !== -1) {
+      applyOps(fragmentOf(detail.serverResponse));
+    }
+  });
+
+  // A step being edited is not replaced by someone else's change of it: the editor keeps their
+  // text and is told, with the other text, and their save then replaces it knowingly (the form
+  // takes the new version). While the editor's own save is on its way, its answer replaces it.
+  document.addEventListener("htmx:oobBeforeSwap", function (evt) {
+    var target = evt.detail.target;
+    if (!(target instanceof Element) || !target.classList.contains("step-editing")) {
+      return;
+    }
+    evt.detail.shouldSwap = false;
+    var form = target.querySelector("form");
+    if (form && form.classList.contains("htmx-request")) {
+      return;
+    }
+    var incoming = evt.detail.fragment && evt.detail.fragment.querySelector ? evt.detail.fragment.querySelector("li.step") : null;
+    if (!incoming) {
+      return;
+    }
+    var text = incoming.querySelector(".step-text");
+    var owner = incoming.querySelector(".step-owner");
+    editNotice(
+      target,
+      "Someone else changed this step while you were editing it. It now says: “" +
+        (text ? text.textContent.trim() : "") + "” (owner " + (owner ? owner.textContent.trim() : "") +
+        "). Your text is kept below: Save replaces theirs, Cancel keeps it."
+    );
+    var version = form ? form.querySelector('input[name="version"]') : null;
+    if (version) {
+      version.value = incoming.getAttribute("data-version");
+    }
+    target.setAttribute("data-done", incoming.getAttribute("data-done"));
+  });
+
+  document.addEventListener("htmx:afterSettle", updateProgress);
+
+  // Editing: Enter saves, Shift+Enter is a new line, Escape cancels.
+  document.addEventListener("keydown", function (evt) {
+    var field = evt.target;
+    if (!(field instanceof HTMLElement) || !field.closest(".step-edit-form")) {
+      return;
+    }
+    var form = field.closest(".step-edit-form");
+    if (evt.key === "Escape") {
+      evt.preventDefault();
+      var cancel = form.querySelector("[data-edit-cancel]");
+      if (cancel) {
+        cancel.click();
+      }
+    } else if (evt.key === "Enter" && !evt.shiftKey && field instanceof HTMLTextAreaElement) {
+      evt.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  document.addEventListener("click", function (evt) {
+    var target = evt.target instanceof Element ? evt.target : null;
+    if (!target) {
+      return;
+    }
+    if (target.closest("[data-toast-close]")) {
+      var toast = document.getElementById("toast");
+      if (toast) {
+        toast.hidden = true;
+      }
+    }
+  });
+
+  // Drag and drop: a drop is posted as a move after the step now before it (none: first). The
+  // server's answer carries the same move, which changes nothing more here; a refused move (the
+  // plan was archived, the step deleted) reloads the page to show the real order.
+  function startSortable(root) {
+    var list = root.querySelector ? root.querySelector("#steps") : null;
+    var section = list ? list.closest(".steps-section") : null;
+    if (!list || !section || section.classList.contains("read-only") || typeof window.Sortable !== "function") {
+      return;
+    }
+    if (list.getAttribute("data-sortable") === "on") {
+      return;
+    }
+    list.setAttribute("data-sortable", "on");
+    window.Sortable.create(list, {
+      handle: ".step-handle",
+      draggable: "li.step",
+      filter: ".step-editing",
+      animation: 120,
+      onEnd: function (evt) {
+        if (evt.oldIndex === evt.newIndex || !window.htmx) {
+          return;
+        }
+        var item = evt.item;
+        var before = item.previousElementSibling;
+        window.htmx
+          .ajax("POST", item.getAttribute("data-move-url"), {
+            source: item,
+            swap: "none",
+            values: { after: before ? before.getAttribute("data-step-id") : "" },
+          })
+          .catch(function () {
+            window.location.reload();
+          });
+      },
+    });
+  }
+
+  document.addEventListener("htmx:responseError", function (evt) {
+    var source = evt.detail && evt.detail.elt;
+    if (source instanceof Element && source.matches("li.step[data-move-url]")) {
+      window.location.reload();
+    }
+  });
+
+  // Archived while open: the page turns read-only.
+  document.addEventListener("htmx:sseMessage", function (evt) {
+    updateProgress();
+    if (evt.detail && evt.detail.type === "archived_html") {
+      var section = document.querySelector(".steps-section");
+      if (section) {
+        section.classList.add("read-only");
+      }
+    }
+  });
+
   // htmx:load fires for the page once htmx is ready and for every piece of swapped-in content
   // (streamed steps included).
   document.addEventListener("htmx:load", function (evt) {
@@ -252,5 +493,6 @@
   });
   document.addEventListener("DOMContentLoaded", function () {
     localizeTimes(document);
+    startSortable(document);
   });
 })();

@@ -143,7 +143,14 @@ class TestInstructions:
 
     def test_publish_items_for_json_and_page_subscribers(self) -> None:
         plan_id, step_id = "0b9a3f7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b", "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"
-        data = {"type": "step", "plan_id": plan_id, "id": step_id, "text": "Ship <it>", "owner": "Al", "ts": None}
+        data = {
+            "type": "step",
+            "plan_id": plan_id,
+            "id": step_id,
+            "text": "Ship <it>",
+            "owner": "Al",
+            "ts": None,
+        }
         event = StoredEvent("plan-p", 5, "message", data)
         json_item, html_item = grip.publish_items(event)
         encoded = EncodedEvent(event)
