@@ -57,6 +57,8 @@ class PlanStepView:
     text: str
     owner: str
     ts: datetime.datetime | None
+    done: bool = False
+    done_by: str = ""
 
 
 @dataclass
@@ -84,6 +86,8 @@ def _plan_session(node: MemoryNode) -> PlanSession | None:
             text=s["text"] if isinstance(s.get("text"), str) else "",
             owner=s["owner"] if isinstance(s.get("owner"), str) else "",
             ts=_parse_ts(s.get("ts")),
+            done=s.get("done") is True,
+            done_by=s["done_by"] if isinstance(s.get("done_by"), str) else "",
         )
         for s in (data.get("steps") if isinstance(data.get("steps"), list) else [])
         if isinstance(s, dict)

@@ -37,6 +37,7 @@ class LivePlanAdmin(ReadOnlyAdmin):
         "archived_at",
         "memory_node",
         "step_count",
+        "version",
         "created_by",
         "created_at",
         "updated_at",
@@ -51,22 +52,31 @@ class LivePlanAdmin(ReadOnlyAdmin):
     def participant_names(self, plan: LivePlan) -> str:
         return ", ".join(plan.participants) or "-"
 
-    @admin.display(description="Steps")
+    @admin.display(description="Steps (in the plan's order; deleted ones left out)")
     def steps_in_order(self, plan: LivePlan) -> str:
         steps = list(plan_steps(plan)[:STEPS_SHOWN])
         if not steps:
             return "No steps."
+
+        def done(step: object) -> str:
+            if not step.done:  # type: ignore[attr-defined]
+                return ""
+            when = step.done_at.strftime("%Y-%m-%d %H:%M UTC") if step.done_at else ""  # type: ignore[attr-defined]
+            return f"✓ {step.done_by or ''} {when}".strip()  # type: ignore[attr-defined]
+
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((s.seq, s.owner, s.text, s.ts.strftime("%Y-%m-%d %H:%M:%S UTC")) for s in steps),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (n, s.owner, s.text, done(s), s.version, s.ts.strftime("%Y-%m-%d %H:%M:%S UTC"))
+                for n, s in enumerate(steps, start=1)
+            ),
         )
-        more = ""
-        if plan.step_count > len(steps):
-            more = format_html("<p>… and {} more.</p>", plan.step_count - len(steps))
+        total = plan_steps(plan).count() if len(steps) == STEPS_SHOWN else len(steps)
+        more = format_html("<p>… and {} more.</p>", total - len(steps)) if total > len(steps) else ""
         return format_html(
-            "<table><thead><tr><th>#</th><th>Owner</th><th>Step</th><th>Time</th></tr></thead>"
-            "<tbody>{}</tbody></table>{}",
+            "<table><thead><tr><th>#</th><th>Owner</th><th>Step</th><th>Done</th><th>Version</th>"
+            "<th>Added</th></tr></thead><tbody>{}</tbody></table>{}",
             rows,
             more,
         )

@@ -64,6 +64,21 @@ def test_plan_page_shows_steps_in_order_read_only(admin_client: Client, plan_a: 
     assert 'name="_save"' not in html  # view only: plans change through the services
 
 
+def test_plan_page_shows_the_order_people_set_done_state_and_leaves_deleted_steps_out(
+    admin_client: Client, alice: Any, org_a: Any, plan_a: Any
+) -> None:
+    from plans import services
+
+    _, second = plan_a.steps.order_by("position")
+    services.move_step(org=org_a, user=alice, plan_id=plan_a.id, step_id=second.id, after=None)
+    services.update_step(org=org_a, user=alice, plan_id=plan_a.id, step_id=second.id, done=True)
+    gone = services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text="Deleted later")
+    services.delete_step(org=org_a, user=alice, plan_id=plan_a.id, step_id=gone.id)
+    html = admin_client.get(f"{PLANS}{plan_a.id}/change/").content.decode()
+    assert html.index("Write the migration") < html.index("Design the token schema")
+    assert "✓ Alice Archer" in html and "Deleted later" not in html
+
+
 def test_plans_cannot_be_added_or_deleted_in_the_admin(admin_client: Client, plan_a: Any) -> None:
     assert admin_client.get(f"{PLANS}add/").status_code == 403
     assert admin_client.post(f"{PLANS}{plan_a.id}/delete/", {"post": "yes"}).status_code == 403

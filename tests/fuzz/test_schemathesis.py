@@ -61,7 +61,7 @@ CHECKS = [
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
 # Ids of rows that exist during the test; the hooks below mix them into generated requests.
-KNOWN: dict[str, list[str]] = {"plan_id": [], "node_id": []}
+KNOWN: dict[str, list[str]] = {"plan_id": [], "node_id": [], "step_id": [], "after": []}
 # Requests made per operation and status code, printed in pytest's summary (tests/fuzz/conftest.py).
 CALLS: Counter[tuple[str, int]] = Counter()
 
@@ -79,12 +79,12 @@ def _with_known_ids(values: dict[str, Any] | None, names: tuple[str, ...]) -> st
 
 @schema.hook
 def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> st.SearchStrategy[Any]:
-    return _with_known_ids(path_parameters, ("plan_id", "node_id"))
+    return _with_known_ids(path_parameters, ("plan_id", "node_id", "step_id"))
 
 
 @schema.hook
 def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
-    return _with_known_ids(body, ("plan_id", "context_id"))
+    return _with_known_ids(body, ("plan_id", "context_id", "after"))
 
 
 @pytest.fixture
@@ -101,6 +101,8 @@ def fuzz_org(transactional_db: Any) -> dict[str, str]:
         plans.append(plan)
     archived = services.archive_plan(org=org, user=user, plan_id=plans[-1].id)
     KNOWN["plan_id"] = [str(p.id) for p in plans]
+    # The first plan's steps: with that plan's id they reach the 200s of edit, move, delete, restore.
+    KNOWN["step_id"] = KNOWN["after"] = [str(s.id) for s in plans[0].steps.all()]
     KNOWN["node_id"] = KNOWN["context_id"] = [str(archived.memory_node_id)]
     try:
         yield {"Authorization": f"Token {token_for(user)}", "X-Org-Id": ORG_ID}

@@ -313,6 +313,20 @@ def test_node_page_shows_the_plan_steps_in_order_and_participants(
     assert chips == ["Maya", "Jonas", "Priya", "Lee", "Ana"]
 
 
+def test_node_page_shows_which_steps_were_done(alice: Any, org_a: Any) -> None:
+    from plans import services
+
+    plan = services.start_plan(org=org_a, user=alice, title="Finished work")
+    ticked = services.add_step(org=org_a, user=alice, plan_id=plan.id, text="Ticked off")
+    services.add_step(org=org_a, user=alice, plan_id=plan.id, text="Left open")
+    services.update_step(org=org_a, user=alice, plan_id=plan.id, step_id=ticked.id, done=True)
+    node_id = services.archive_plan(org=org_a, user=alice, plan_id=plan.id).memory_node_id
+    html = login(alice).get(f"/memory/{node_id}").content.decode()
+    done = html[html.index("Ticked off") - 800 : html.index("Ticked off")]
+    assert '<li class="step step-done">' in done and "✓ Done by Alice Archer" in done
+    assert "✓ Done" not in html[html.index("Left open") - 300 : html.index("Left open")]
+
+
 def test_node_page_links_the_original_plan_while_it_exists(alice: Any, nodes: dict[str, MemoryNode]) -> None:
     node = nodes["auth"]
     plan_id = node.metadata["plan_id"]
