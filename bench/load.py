@@ -12,7 +12,8 @@ up), and prints the result. Fan-out latency is measured on arrival: the step tex
 `"mode": "http"`: open-loop requests: request i is sent at start + i / rate whether or not earlier ones
 have been answered (aiohttp, a small pool of keep-alive connections; it adds less client-side time
 per request than httpx, and the latencies should be the server's), so queueing shows in the
-latencies. Step POSTs carry `bench <index> <send time>` as their text. Prints the per-request records.
+latencies. Step POSTs carry `bench <index> <send time>` as their text (and so do edits, whose
+`step_updated` event the subscribers scan the same way). Prints the per-request records.
 
 Only JSON lines go to stdout; diagnostics go to stderr.
 """
@@ -276,6 +277,23 @@ async def subscribe(spec: dict[str, Any]) -> None:
 # --- open-loop HTTP ---------------------------------------------------------------------------------
 
 
+def request_body(req: dict[str, Any], i: int, sent: float) -> dict[str, Any]:
+    """A request's JSON body: `$TEXT` becomes the step text with the send time (so that the edit's
+    event is scanned like a new step's), `$TOGGLE` true and false in turn, `$CHOICE` the next of
+    `choices`."""
+    round_ = i // max(1, int(req.get("period", 1)))
+    body: dict[str, Any] = {}
+    for key, value in req["body"].items():
+        if value == "$TEXT":
+            value = step_text(i, sent)
+        elif value == "$TOGGLE":
+            value = round_ % 2 == 0
+        elif value == "$CHOICE":
+            value = req["choices"][round_ % len(req["choices"])]
+        body[key] = value
+    return body
+
+
 async def http_load(spec: dict[str, Any]) -> None:
     import aiohttp
 
@@ -300,7 +318,10 @@ async def http_load(spec: dict[str, Any]) -> None:
             sent = monotonic()
             step_id = None
             try:
-                if req["method"] == "POST":
+                if "body" in req:
+                    body = json.dumps(request_body(req, i, sent), separators=(",", ":")).encode()
+                    request = session.request(req["method"], url, data=body, headers=json_type)
+                elif req["method"] == "POST" and "plan_id" in req:
                     # The same bytes httpx's `json=` sent: compact, UTF-8.
                     body = json.dumps(
                         {"plan_id": req["plan_id"], "text": step_text(i, sent)},
@@ -309,13 +330,13 @@ async def http_load(spec: dict[str, Any]) -> None:
                     ).encode()
                     request = session.post(url, data=body, headers=json_type)
                 else:
-                    request = session.get(url)
+                    request = session.request(req["method"], url)
                 async with request as response:
                     content = await response.read()
                     latency = monotonic() - sent
                 status = response.status
-                if status == 200 and req["method"] == "POST":
-                    step_id = json.loads(content)["step"]["id"]
+                if status == 200 and req["method"] != "GET":
+                    step_id = (json.loads(content).get("step") or {}).get("id")
                 elif status != 200:
                     key = f"HTTP {status}: {content[:120].decode('utf-8', 'replace')}"
                     errors[key] = errors.get(key, 0) + 1

@@ -70,14 +70,34 @@ FIGURES: list[Figure] = [
     *[f for f in _stream_figures("e", True, True, False) if f.key != "step_add"],
     Figure("e", "rss_start_mb", "server RSS before streams (MB)", "info"),
     Figure("e", "rss_end_mb", "server RSS at the end (MB)", "info"),
+    Figure("f", "step_add", "step add", "latency"),
+    Figure("f", "step_edit", "edit (PATCH text)", "latency"),
+    Figure("f", "step_tick", "tick off (PATCH done)", "latency"),
+    Figure("f", "step_move", "move", "latency"),
+    Figure("f", "step_delete", "delete", "latency"),
+    Figure("f", "step_restore", "restore", "latency"),
+    Figure(
+        "f", "ops_vs_add", "worst p95 of edit/tick/move/delete / add p95", "ratio", (("value", "<=", 1.0),)
+    ),
+    Figure("f", "move_small", "move, plan of 10 steps", "latency"),
+    Figure("f", "move_large", "move, plan at the step cap", "latency"),
+    Figure("f", "move_ratio", "move p95, large / small", "ratio", (("value", "<=", 1.2),)),
+    Figure("f", "sse_connect", "SSE connect -> `connected`", "latency"),
+    Figure("f", "fanout", "fan-out of adds and edits", "latency", FANOUT_GOAL),
+    Figure("f", "retention", "retention (open at end / opened)", "fraction", (RETENTION,)),
+    Figure("f", "completeness", "completeness (received / expected)", "fraction", (RETENTION,)),
+    Figure("f", "duplicates", "duplicates", "count", (ZERO,)),
+    Figure("f", "lost", "lost (acknowledged, not in plan)", "count", (ZERO,)),
+    Figure("f", "errors", "request errors", "count", (ZERO,)),
 ]
 
 SCENARIO_TITLES = {
     "a": "(a) one plan, many subscribers, steps at a fixed rate",
     "b": "(b) many plans, one subscriber each",
     "c": "(c) list API, a large org (10,000 plans)",
-    "d": "(d) a small plan vs a large plan (10 vs 10,000 steps)",
+    "d": "(d) a small plan vs a large plan (10 vs 1,600 steps: the step cap is 2,000)",
     "e": "(e) soak: streams held for minutes",
+    "f": "(f) working a plan: edit, tick, move, delete, restore beside adds",
 }
 
 # Checked by --check (CI): correctness only.

@@ -62,7 +62,7 @@ BIN = PY.parent
 LOAD = ROOT / "bench" / "load.py"
 SEED = ROOT / "bench" / "seed.py"
 RESULTS = ROOT / "bench" / "results"
-ALL_SCENARIOS = "abcde"
+ALL_SCENARIOS = "abcdef"
 
 
 @dataclass
@@ -78,7 +78,8 @@ class Sizes:
     c_rate: float = 50.0
     c_duration: float = 5.0
     d_small_steps: int = 10
-    d_large_steps: int = 10_000
+    # The largest plan the step cap (MAX_STEPS_PER_PLAN, 2,000) leaves room for, with (d)'s adds.
+    d_large_steps: int = 1_600
     d_rate: float = 20.0  # per plan
     d_duration: float = 5.0
     d_get_rate: float = 10.0
@@ -90,6 +91,9 @@ class Sizes:
     drain: float = 10.0  # seconds to wait for the last deliveries after the last acknowledgement
     sweep_rate: float = 20.0
     sweep_steps: int = 50
+    f_subscribers: int = 200
+    f_rate: float = 50.0  # operations per second, all kinds together
+    f_duration: float = 5.0
 
 
 QUICK = Sizes()
@@ -102,6 +106,8 @@ FULL = Sizes(
     c_duration=20.0,
     d_duration=20.0,
     d_get_duration=20.0,
+    f_subscribers=1_000,
+    f_duration=20.0,
 )
 
 
@@ -429,10 +435,10 @@ class Bench:
         assert self.ctx is not None
         s = self.sizes
         count = 1  # warm-up
-        count += ("a" in scenarios) + ("e" in scenarios) + len(sweep)
+        count += ("a" in scenarios) + ("e" in scenarios) + ("f" in scenarios) + len(sweep)
         count += s.b_plans if "b" in scenarios else 0
         argv = ["plans", "--org", self.ctx.org, "--count", str(count)]
-        if "d" in scenarios:
+        if "d" in scenarios or "f" in scenarios:
             argv += ["--small-steps", str(s.d_small_steps), "--large-steps", str(s.d_large_steps)]
         started = time.monotonic()
         seeded = self.seed(*argv)
@@ -719,6 +725,146 @@ class Bench:
         }
         return {"figures": figures, "details": details}
 
+    def add_steps(self, plan_id: str, count: int) -> None:
+        import httpx
+
+        with httpx.Client(
+            base_url=self.topology.write_bases[0], headers=self.headers(), timeout=60
+        ) as client:
+            for n in range(count):
+                client.post(
+                    "/api/plan/step", json={"plan_id": plan_id, "text": f"seed {n}"}
+                ).raise_for_status()
+
+    def step_ids(self, plan_id: str) -> list[str]:
+        import httpx
+
+        with httpx.Client(
+            base_url=self.topology.write_bases[0], headers=self.headers(), timeout=60
+        ) as client:
+            response = client.get(f"/api/plan/{plan_id}")
+        response.raise_for_status()
+        return [step["id"] for step in response.json()["steps"]]
+
+    def scenario_f(self) -> dict[str, Any]:
+        """Working a plan (issue 16): subscribers on one plan while adds, edits, ticks, moves,
+        deletes and restores arrive in turn at a fixed rate; and moves in a plan of 10 steps vs one
+        at the cap, alternating, in the same schedule."""
+        assert self.ctx is not None and self.ctx.small_plan and self.ctx.large_plan
+        s = self.sizes
+        plan = self.take_plans(1)[0]
+        self.add_steps(plan, 6)
+        ids = self.step_ids(plan)
+        small, large = self.step_ids(self.ctx.small_plan), self.step_ids(self.ctx.large_plan)
+        steps = f"/api/plan/{plan}/steps"
+        mid = len(large) // 2
+        kinds = {
+            "step_add": {"method": "POST", "path": "/api/plan/step", "plan_id": plan},
+            "step_edit": {"method": "PATCH", "path": f"{steps}/{ids[0]}", "body": {"text": "$TEXT"}},
+            "step_tick": {"method": "PATCH", "path": f"{steps}/{ids[1]}", "body": {"done": "$TOGGLE"}},
+            "step_move": {
+                "method": "POST",
+                "path": f"{steps}/{ids[2]}/move",
+                "body": {"after": "$CHOICE"},
+                "choices": [ids[-1], None],
+            },
+            "step_delete": {"method": "DELETE", "path": f"{steps}/{ids[3]}"},
+            "step_restore": {"method": "POST", "path": f"{steps}/{ids[3]}/restore", "body": {}},
+            "move_small": {
+                "method": "POST",
+                "path": f"/api/plan/{self.ctx.small_plan}/steps/{small[len(small) // 2]}/move",
+                "body": {"after": "$CHOICE"},
+                "choices": [small[-1], small[0]],
+            },
+            "move_large": {
+                "method": "POST",
+                "path": f"/api/plan/{self.ctx.large_plan}/steps/{large[mid]}/move",
+                "body": {"after": "$CHOICE"},
+                "choices": [large[-1], large[0]],
+            },
+        }
+        requests = [{**spec, "period": len(kinds)} for spec in kinds.values()]
+        topo = self.topology
+        subscriber = LoadProcess(
+            {
+                "mode": "subscribe",
+                "targets": topo.stream_targets,
+                "headers": self.headers(),
+                "plans": [plan],
+                "stream_plans": [0] * s.f_subscribers,
+                "open_rate": s.open_rate,
+                "connect_timeout": 30,
+            },
+            self.workdir,
+            "subscribe",
+        )
+        count = round(s.f_rate * s.f_duration)
+        try:
+            subscriber.read(timeout=s.f_subscribers / s.open_rate + 90)
+            writer = run_http(
+                {
+                    "bases": topo.write_bases,
+                    "headers": self.headers(),
+                    "rate": s.f_rate,
+                    "count": count,
+                    "requests": requests,
+                },
+                self.workdir,
+                timeout=count / s.f_rate + 120,
+            )
+            # Adds and edits carry the send time in their text: the subscribers expect each of them.
+            scanned = {list(kinds).index("step_add"), list(kinds).index("step_edit")}
+            acked_bits = [
+                i for i, variant, status, *_ in writer["records"] if status == 200 and variant in scanned
+            ]
+            subscriber.send({"acked": {"0": format(mask_of(acked_bits), "x")}, "drain": s.drain})
+            result = subscriber.read(timeout=s.drain + 120)
+        finally:
+            subscriber.close()
+        add_ids = {
+            step_id
+            for _i, variant, status, *_rest, step_id in writer["records"]
+            if status == 200 and variant == list(kinds).index("step_add")
+        }
+        checked = self.verify([plan], {0: add_ids})
+        complete = completeness(result["streams"], {0: mask_of(acked_bits)})
+        records = http_records(writer)
+        figures: dict[str, Any] = {
+            kind: summarize(ok_latencies(http_records(writer, index))) for index, kind in enumerate(kinds)
+        }
+        adds = figures["step_add"]["p95"]
+        worst = max((figures[k]["p95"] or 0) for k in ("step_edit", "step_tick", "step_move", "step_delete"))
+        figures["ops_vs_add"] = {"value": worst / adds if adds else None}
+        small_p95, large_p95 = figures["move_small"]["p95"], figures["move_large"]["p95"]
+        figures["move_ratio"] = {"value": large_p95 / small_p95 if small_p95 and large_p95 else None}
+        figures.update(
+            {
+                "sse_connect": result["connect_ms"],
+                "fanout": result["fanout_ms"],
+                "retention": {
+                    "value": result["open_at_end"] / result["attempted"] if result["attempted"] else None
+                },
+                "completeness": {"value": complete["value"]},
+                "duplicates": {"value": result["duplicates"] + checked["duplicates"]},
+                "lost": {"value": checked["lost"]},
+                "errors": {"value": failed(records) + checked["errors"]},
+            }
+        )
+        details = {
+            "streams": result["attempted"],
+            "operations": count,
+            "rate": s.f_rate,
+            "kinds": list(kinds),
+            "large_plan_steps": len(large),
+            "small_plan_steps": len(small),
+            "request_errors": writer["errors"],
+            "failed_by_kind": {kind: failed(http_records(writer, index)) for index, kind in enumerate(kinds)},
+            "expected_deliveries": complete["expected"],
+            "received_deliveries": complete["received"],
+            "writer_lag_ms": summarize(r[4] for r in records),
+        }
+        return {"figures": figures, "details": details}
+
     def sweep_point(self, subscribers: int) -> dict[str, Any]:
         s = self.sizes
         return self.stream_scenario(self.take_plans(1), [0] * subscribers, s.sweep_rate, s.sweep_steps)
@@ -878,6 +1024,8 @@ def scenario_titles(s: Sizes) -> dict[str, str]:
         "d": f"(d) plans of {s.d_small_steps} vs {s.d_large_steps} steps, {s.d_rate:g} adds/s each "
         f"for {s.d_duration:g} s; GET at {s.d_get_rate:g}/s",
         "e": f"(e) soak: {s.e_streams} streams for {s.e_seconds:g} s, {s.e_rate:g} steps/s",
+        "f": f"(f) working a plan: {s.f_subscribers} subscribers, adds/edits/ticks/moves/deletes/restores "
+        f"at {s.f_rate:g}/s for {s.f_duration:g} s; moves at {s.d_small_steps} vs {s.d_large_steps} steps",
     }
 
 
@@ -905,7 +1053,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--mode", choices=("quick", "full"), default="quick")
     parser.add_argument(
-        "--scenarios", help="comma-separated subset of a,b,c,d,e (default: a,b,c,d; full adds e)"
+        "--scenarios", help="comma-separated subset of a,b,c,d,e,f (default: a,b,c,d,f; full adds e)"
     )
     parser.add_argument(
         "--repeat", type=int, help="runs; the table shows the median (default: quick 1, full 3)"
@@ -1016,12 +1164,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.scenarios:
         scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     else:
-        scenarios = [] if sweep else (list("abcde") if args.mode == "full" else list("abcd"))
+        scenarios = [] if sweep else (list("abcdef") if args.mode == "full" else list("abcdf"))
     unknown = [s for s in scenarios if s not in ALL_SCENARIOS]
     if unknown:
         raise SystemExit(f"unknown scenarios: {unknown}")
     repeat = args.repeat or (3 if args.mode == "full" else 1)
-    per_scenario = {"a": sizes.a_subscribers, "b": sizes.b_plans, "e": sizes.e_streams}
+    per_scenario = {
+        "a": sizes.a_subscribers,
+        "b": sizes.b_plans,
+        "e": sizes.e_streams,
+        "f": sizes.f_subscribers,
+    }
     max_streams = max([0, *sweep, *(per_scenario.get(s, 0) for s in scenarios)])
 
     workdir = Path(tempfile.mkdtemp(prefix="aep-bench-"))

@@ -482,8 +482,9 @@ def restore_step(
         step = _step_in_plan(plan_uuid, step_id, deleted=True)
         others = _live_steps_except(plan_uuid, step)
         if step.deleted_at is None:
-            transaction.set_rollback(True)
-            return step, _predecessor(others, step.position)
+            after = _predecessor(others, step.position)
+            transaction.set_rollback(True)  # nothing changes (a query after this would be refused)
+            return step, after
         _check_room(others.count())
         if others.filter(position=step.position).exists():
             step.position = ordering.key_between(step.position, _next_position(others, step.position))

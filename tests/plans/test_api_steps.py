@@ -248,6 +248,9 @@ class TestDeleteAndRestore:
         body = response.json()
         assert (body["status"], body["after"], body["step"]["id"]) == ("step_restored", ids[0], ids[1])
         assert [s["id"] for s in steps_of(client_a, plan_a)] == ids
+        again = client_a.post(url(plan_a, ids[1], "restore"))  # a retried Undo: nothing changes
+        assert again.status_code == 200 and again.json()["after"] == ids[0]
+        assert [s["id"] for s in steps_of(client_a, plan_a)] == ids
 
     def test_restoring_the_first_step_says_after_null(self, client_a, plan_a):
         ids = [s["id"] for s in steps_of(client_a, plan_a)]
