@@ -28,6 +28,13 @@ api -X POST "$BASE/api/plan/step" -d "{\"plan_id\":\"$PLAN\",\"text\":\"first st
 STEPS=$(api "$BASE/api/plan/$PLAN" | json '["steps"][0]["text"]')
 [ "$STEPS" = "first step" ] || { echo "FAIL: step not read back (got '$STEPS')"; exit 1; }
 echo "step read back"
+SECOND=$(api -X POST "$BASE/api/plan/step" -d "{\"plan_id\":\"$PLAN\",\"text\":\"second step\"}" | json '["step"]["id"]')
+api -X PATCH "$BASE/api/plan/$PLAN/steps/$SECOND" -d '{"done":true}' >/dev/null
+api -X POST "$BASE/api/plan/$PLAN/steps/$SECOND/move" -d '{"after":null}' >/dev/null
+FIRST=$(api "$BASE/api/plan/$PLAN" | json '["steps"][0]["text"]')
+DONE=$(api "$BASE/api/plan/$PLAN" | json '["progress"]["done"]')
+[ "$FIRST" = "second step" ] && [ "$DONE" = "1" ] || { echo "FAIL: tick and move not read back ($FIRST, $DONE done)"; exit 1; }
+echo "ticked and moved"
 NODE=$(api -X POST "$BASE/api/plan/$PLAN/archive" -d '{}' | json '["memory_node_id"]')
 echo "archived into memory node $NODE"
 CODE=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Token $TOKEN" -H "X-Org-Id: $ORG" \
