@@ -417,3 +417,25 @@ class TestRules:
         assert list(plan.steps.order_by("seq").values_list("text", flat=True)) == texts
         assert list(plan.steps.order_by("seq").values_list("seq", flat=True)) == list(range(1, 21))
         assert LivePlan.objects.get(id=plan.id).step_count == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_change_of_a_plan_is_audited_and_counted_by_its_name(org_a, alice, plan_a):
+    """DESIGN 10: STEP_UPDATE (ticking included, `done` in its details), STEP_MOVE, STEP_DELETE,
+    STEP_RESTORE, PLAN_UPDATE, each one audit row and one `plan_events_total` count, after commit."""
+    first, second = plan_a.steps.order_by("position")
+    names = ["STEP_UPDATE", "STEP_MOVE", "STEP_DELETE", "STEP_RESTORE", "PLAN_UPDATE"]
+    before = {name: sample("plan_events_total", event=name, org_id="org-a") or 0 for name in names}
+    common = {"org": org_a, "user": alice, "plan_id": plan_a.id}
+    services.update_step(**common, step_id=first.id, done=True)
+    services.move_step(**common, step_id=second.id, after=None)
+    services.delete_step(**common, step_id=first.id)
+    services.restore_step(**common, step_id=first.id)
+    services.update_plan(**common, title="Renamed")
+    services.update_plan(**common, title="Renamed")  # no change: neither audited nor counted
+    after = {name: sample("plan_events_total", event=name, org_id="org-a") or 0 for name in names}
+    assert {name: after[name] - before[name] for name in names} == dict.fromkeys(names, 1)
+    rows = AuditLog.objects.filter(action__in=names).order_by("id")
+    assert [row.action for row in rows] == names
+    assert rows[0].details == {"step_id": str(first.id), "fields": ["done"], "done": True}
+    assert all(row.user == alice and row.resource_id == str(plan_a.id) for row in rows)
