@@ -96,6 +96,23 @@ def _count_after_commit(event: str, org: Organization) -> None:
     transaction.on_commit(lambda: plan_events_total.labels(event=event, org_id=org.id).inc(), robust=True)
 
 
+def _record_change(
+    org: Organization,
+    user: Any,
+    action: str,
+    plan_id: uuid.UUID,
+    details: dict[str, Any],
+    payload: dict[str, Any],
+) -> None:
+    """What every change of a plan writes, in its transaction: its audit row, its stored event
+    (broadcast once the transaction commits) and its count in `plan_events_total` (after commit)."""
+    audit.record(
+        org=org, user=user, action=action, resource_type="plan", resource_id=plan_id, details=details
+    )
+    events.record(plan_id, payload)
+    _count_after_commit(action, org)
+
+
 def _locked_plan(org: Organization, plan_id: uuid.UUID | str) -> LivePlan:
     """The plan, locked for this transaction, or NotFound (also for another org's plan)."""
     try:
@@ -151,7 +168,6 @@ def add_step(
     plan_uuid = _plan_uuid(plan_id)
     author = _author(user)
     step = _append_step(org, author, plan_uuid, text, owner)
-    _count_after_commit(AuditLog.Action.PLAN_STEP, org)
     transaction.on_commit(
         lambda: plan_step_latency.labels(org_id=org.id).observe(time.perf_counter() - started), robust=True
     )
@@ -198,15 +214,9 @@ def _append_step(org: Organization, author: Any, plan_uuid: uuid.UUID, text: str
         if owner not in participants and len(participants) < PARTICIPANTS_MAX:
             participants = [*participants, owner]
             scope(LivePlan.objects, org).filter(id=plan_uuid).update(participants=participants)
-        audit.record(
-            org=org,
-            user=author,
-            action=AuditLog.Action.PLAN_STEP,
-            resource_type="plan",
-            resource_id=plan_uuid,
-            details={"step_id": str(step.id), "seq": locked.seq},
-        )
-        events.record(plan_uuid, events.step_payload(step, participants))
+        details = {"step_id": str(step.id), "seq": locked.seq}
+        payload = events.step_payload(step, participants)
+        _record_change(org, author, AuditLog.Action.PLAN_STEP, plan_uuid, details, payload)
     return step
 
 
@@ -339,16 +349,9 @@ def update_step(
         details: dict[str, Any] = {"step_id": str(step.id), "fields": changed}
         if "done" in changed:
             details["done"] = step.done
-        audit.record(
-            org=org,
-            user=author,
-            action=AuditLog.Action.STEP_UPDATE,
-            resource_type="plan",
-            resource_id=plan_uuid,
-            details=details,
+        _record_change(
+            org, author, AuditLog.Action.STEP_UPDATE, plan_uuid, details, events.step_updated_payload(step)
         )
-        events.record(plan_uuid, events.step_updated_payload(step))
-        _count_after_commit(AuditLog.Action.STEP_UPDATE, org)
     return step
 
 
@@ -410,16 +413,14 @@ def move_step(
         step.position = ordering.key_between(lower, upper)
         step.save(update_fields=["position"])
         _rebalance_if_long(plan_uuid, step.position)
-        audit.record(
-            org=org,
-            user=author,
-            action=AuditLog.Action.STEP_MOVE,
-            resource_type="plan",
-            resource_id=plan_uuid,
-            details={"step_id": str(step.id), "after": str(after_uuid) if after_uuid else None},
+        _record_change(
+            org,
+            author,
+            AuditLog.Action.STEP_MOVE,
+            plan_uuid,
+            {"step_id": str(step.id), "after": str(after_uuid) if after_uuid else None},
+            events.step_moved_payload(step, after_uuid),
         )
-        events.record(plan_uuid, events.step_moved_payload(step, after_uuid))
-        _count_after_commit(AuditLog.Action.STEP_MOVE, org)
     return step, after_uuid
 
 
@@ -449,16 +450,14 @@ def delete_step(
         step.version += 1
         step.updated_at = now
         step.save(update_fields=["deleted_at", "version", "updated_at"])
-        audit.record(
-            org=org,
-            user=author,
-            action=AuditLog.Action.STEP_DELETE,
-            resource_type="plan",
-            resource_id=plan_uuid,
-            details={"step_id": str(step.id), "text": step.text[:200]},
+        _record_change(
+            org,
+            author,
+            AuditLog.Action.STEP_DELETE,
+            plan_uuid,
+            {"step_id": str(step.id), "text": step.text[:200]},
+            events.step_deleted_payload(step),
         )
-        events.record(plan_uuid, events.step_deleted_payload(step))
-        _count_after_commit(AuditLog.Action.STEP_DELETE, org)
     return step
 
 
@@ -494,16 +493,14 @@ def restore_step(
         step.save(update_fields=["position", "deleted_at", "version", "updated_at"])
         _rebalance_if_long(plan_uuid, step.position)
         after = _predecessor(others, step.position)
-        audit.record(
-            org=org,
-            user=author,
-            action=AuditLog.Action.STEP_RESTORE,
-            resource_type="plan",
-            resource_id=plan_uuid,
-            details={"step_id": str(step.id), "after": str(after) if after else None},
+        _record_change(
+            org,
+            author,
+            AuditLog.Action.STEP_RESTORE,
+            plan_uuid,
+            {"step_id": str(step.id), "after": str(after) if after else None},
+            events.step_restored_payload(step, after),
         )
-        events.record(plan_uuid, events.step_restored_payload(step, after))
-        _count_after_commit(AuditLog.Action.STEP_RESTORE, org)
     return step, after
 
 
@@ -537,16 +534,14 @@ def update_plan(
             setattr(plan, name, changes[name])
         plan.version += 1
         plan.save(update_fields=[*changed, "version", "updated_at"])
-        audit.record(
-            org=org,
-            user=user,
-            action=AuditLog.Action.PLAN_UPDATE,
-            resource_type="plan",
-            resource_id=plan.id,
-            details={"fields": changed, **{name: changes[name][:200] for name in changed}},
+        _record_change(
+            org,
+            user,
+            AuditLog.Action.PLAN_UPDATE,
+            plan.id,
+            {"fields": changed, **{name: changes[name][:200] for name in changed}},
+            events.plan_updated_payload(plan),
         )
-        events.record(plan.id, events.plan_updated_payload(plan))
-        _count_after_commit(AuditLog.Action.PLAN_UPDATE, org)
     return plan
 
 
@@ -622,18 +617,16 @@ def archive_plan(
         plan.archived_at = archived_at
         plan.memory_node = node
         plan.save(update_fields=["archived", "archived_at", "memory_node", "updated_at"])
-        audit.record(
-            org=org,
-            user=user,
-            action=AuditLog.Action.PLAN_ARCHIVE,
-            resource_type="plan",
-            resource_id=plan.id,
-            details={
+        _record_change(
+            org,
+            user,
+            AuditLog.Action.PLAN_ARCHIVE,
+            plan.id,
+            {
                 "memory_node_id": str(node.id),
                 "step_count": len(steps),
                 "context_id": str(context.id) if context else None,
             },
+            events.archived_payload(plan),
         )
-        events.record(plan.id, events.archived_payload(plan))
-        _count_after_commit(AuditLog.Action.PLAN_ARCHIVE, org)
     return plan
