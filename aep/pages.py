@@ -64,6 +64,12 @@ def org_page(view: PageView) -> PageView:
     return wrapped
 
 
+def choose_page_org(request: HttpRequest, org: Organization) -> None:
+    """Make `org` (one of the user's, checked by the caller) the org pages act for from now on."""
+    request.session[SESSION_ORG_KEY] = org.id
+    request.page_org = org  # type: ignore[attr-defined]
+
+
 @require_POST
 @login_required
 def switch_org(request: HttpRequest) -> HttpResponse:
@@ -72,7 +78,7 @@ def switch_org(request: HttpRequest) -> HttpResponse:
     if org is None:
         page_org(request)  # the header still shows the user's real orgs
         return render(request, "registration/org_refused.html", status=403)
-    request.session[SESSION_ORG_KEY] = org.id
+    choose_page_org(request, org)
     target = request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()

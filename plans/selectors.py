@@ -33,6 +33,17 @@ def get_plan(*, org: Organization, plan_id: uuid.UUID | str) -> LivePlan:
     return plan
 
 
+def org_of_plan(*, plan_id: uuid.UUID | str, orgs: list[Organization]) -> Organization | None:
+    """Which of these orgs (a user's) holds the plan, or None: a link to a plan works for every
+    member of its org, whichever org they last chose."""
+    try:
+        plan_uuid = _as_uuid(plan_id)
+    except NotFound:
+        return None
+    plan = LivePlan.objects.filter(id=plan_uuid, org__in=orgs).select_related("org").first()
+    return plan.org if plan is not None else None
+
+
 STEP_FIELDS = (
     "id",
     "plan_id",

@@ -20,12 +20,12 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from aep.errors import DomainError, NotFound
 from aep.models import Organization
-from aep.pages import org_page
+from aep.pages import choose_page_org, org_page
 from aep.tenancy import scope
 from plans import events, fragments, services
 from plans.forms import PlanForm, StepForm
 from plans.models import LivePlan
-from plans.selectors import annotate_progress, get_plan
+from plans.selectors import annotate_progress, get_plan, org_of_plan
 from plans.serializers import progress_json
 
 PLANS_PER_PAGE = 24
@@ -66,18 +66,22 @@ def home(request: HttpRequest) -> HttpResponse:
 @org_page
 def plan_list(request: HttpRequest, org: Organization) -> HttpResponse:
     show_archived = request.GET.get("archived") == "1"
-    plans = annotate_progress(
-        scope(LivePlan.objects, org).filter(archived=show_archived).order_by("-updated_at", "-id")
-    )
+    plans = scope(LivePlan.objects, org)
+    if not show_archived:  # "Show archived" shows them beside the active ones
+        plans = plans.filter(archived=False)
+    plans = annotate_progress(plans.order_by("archived", "-updated_at", "-id"))
     page = Paginator(plans, PLANS_PER_PAGE).get_page(request.GET.get("page"))
     cards = list(page.object_list)
     now = timezone.now()
     for plan in cards:
         plan.updated_ago = _ago(plan.updated_at, now)  # type: ignore[attr-defined]
+    archived_count = (
+        0 if show_archived or cards else scope(LivePlan.objects, org).filter(archived=True).count()
+    )
     return render(
         request,
         "plans/plan_list.html",
-        {"page": page, "plans": cards, "show_archived": show_archived},
+        {"page": page, "plans": cards, "show_archived": show_archived, "archived_count": archived_count},
     )
 
 
@@ -122,6 +126,13 @@ def _detail_page(
 @require_safe
 @org_page
 def plan_detail(request: HttpRequest, org: Organization, plan_id: uuid.UUID) -> HttpResponse:
+    """The plan's page. A member of the plan's org who has another org chosen is switched to the
+    plan's org (and told so); anyone else gets the 404 of a plan that does not exist."""
+    home = org_of_plan(plan_id=plan_id, orgs=request.page_orgs)  # type: ignore[attr-defined]
+    if home is not None and home.id != org.id:
+        choose_page_org(request, home)
+        messages.info(request, f"Switched to {home.name} to show this plan.")
+        return redirect("plan-detail", plan_id=plan_id)
     return _detail_page(request, org, plan_id)
 
 

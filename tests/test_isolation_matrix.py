@@ -517,6 +517,11 @@ def test_page(world: World, persona: str, endpoint: str, record_property: Any) -
         assert response.status_code == 302
         assert response["Location"] == login_redirect("/accounts/login/", url)
         return
+    if persona == "carol@org-b" and endpoint == "GET /plan/{A}":
+        # She is a member of org A too: the link switches her to it (DESIGN 11), showing nothing yet.
+        assert (response.status_code, response["Location"]) == (302, url)
+        assert client.session[SESSION_ORG_KEY] == "org-a"
+        return
     assert response.status_code == member_status, body[:500]
     assert client.session[SESSION_ORG_KEY] == "org-b"
     if member_status == 404:

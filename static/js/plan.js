@@ -151,7 +151,7 @@
     liveIndicator("live", "Live");
     if (hadError) {
       hadError = false;
-      liveBanner("ok", "Live updates are back. Steps added meanwhile have been filled in.", 4000);
+      liveBanner("ok", "Live updates are back. Changes made meanwhile have been filled in.", 4000);
     }
   });
 
@@ -161,7 +161,7 @@
       hadError = true;
       liveBanner(
         "warning",
-        "Live updates are interrupted. Reconnecting… Steps you add are still saved."
+        "Live updates are interrupted. Reconnecting… Changes made meanwhile will be filled in."
       );
     }
   });
@@ -474,14 +474,121 @@
     }
   });
 
-  // Archived while open: the page turns read-only.
+  // Archived while open: the page turns read-only. A draft being typed in Add Step (or in an edit)
+  // stays visible with a notice, so that nobody loses what they wrote; an empty form goes away.
+  function turnReadOnly() {
+    var section = document.querySelector(".steps-section");
+    if (section) {
+      section.classList.add("read-only");
+    }
+    var forms = document.querySelectorAll("#add-step-form, .step-edit-form");
+    for (var i = 0; i < forms.length; i++) {
+      var form = forms[i];
+      var text = form.querySelector("textarea");
+      if (!text || !text.value.trim()) {
+        form.remove();
+        continue;
+      }
+      var fields = form.querySelectorAll("input, textarea, button, select");
+      for (var j = 0; j < fields.length; j++) {
+        if (fields[j].tagName === "TEXTAREA") {
+          fields[j].readOnly = true;
+        } else {
+          fields[j].disabled = true;
+        }
+      }
+      var notice = document.createElement("p");
+      notice.className = "banner banner-warning";
+      notice.setAttribute("role", "alert");
+      notice.textContent = "This plan was archived while you were writing. Your text is kept here so you can copy it; it can no longer be added.";
+      form.insertBefore(notice, form.firstChild);
+    }
+  }
+
   document.addEventListener("htmx:sseMessage", function (evt) {
     updateProgress();
     if (evt.detail && evt.detail.type === "archived_html") {
-      var section = document.querySelector(".steps-section");
-      if (section) {
-        section.classList.add("read-only");
+      turnReadOnly();
+    }
+  });
+
+  // A change that could not be sent (the server is away) is said so, never silently dropped: the
+  // Add Step form keeps its text, a ticked box goes back to what the server has.
+  function showError(text) {
+    var toast = document.getElementById("toast");
+    if (!toast) {
+      return;
+    }
+    toast.className = "toast toast-error";
+    toast.setAttribute("role", "alert");
+    toast.textContent = "";
+    var message = document.createElement("span");
+    message.textContent = text;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn-icon";
+    close.setAttribute("data-toast-close", "");
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    toast.appendChild(message);
+    toast.appendChild(close);
+    toast.hidden = false;
+  }
+
+  function notSent(evt) {
+    var source = evt.detail && evt.detail.elt;
+    if (!(source instanceof Element)) {
+      return;
+    }
+    if (source.matches("input.step-check")) {
+      source.checked = !source.checked;
+    }
+    var form = source.closest("#add-step-form");
+    if (form) {
+      var errors = form.querySelector(".send-error");
+      if (!errors) {
+        errors = document.createElement("p");
+        errors.className = "send-error field-error";
+        errors.setAttribute("role", "alert");
+        form.insertBefore(errors, form.querySelector(".form-actions"));
       }
+      errors.textContent = "Not sent: the server cannot be reached. Your step is kept here; send it again when the connection is back.";
+      return;
+    }
+    if (source.closest(".steps-section, .plan-header-actions, .dialog")) {
+      showError("Not saved: the server cannot be reached. Try again when the connection is back.");
+    }
+  }
+  document.addEventListener("htmx:sendError", notSent);
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var form = evt.detail && evt.detail.elt instanceof Element ? evt.detail.elt.closest("#add-step-form") : null;
+    if (form && evt.detail.successful) {
+      var stale = document.querySelector("#add-step-form .send-error");
+      if (stale) {
+        stale.remove();
+      }
+    }
+  });
+
+  // Copy link: the plan's address, for a teammate (any member of the plan's org can open it).
+  document.addEventListener("click", function (evt) {
+    var button = evt.target instanceof Element ? evt.target.closest("[data-copy-link]") : null;
+    if (!button) {
+      return;
+    }
+    var url = window.location.origin + window.location.pathname;
+    var done = function () {
+      button.textContent = "Link copied";
+      window.setTimeout(function () {
+        button.textContent = "Copy link";
+      }, 2000);
+    };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(url).then(done, function () {
+        window.prompt("Copy this link:", url);
+      });
+    } else {
+      window.prompt("Copy this link:", url);
     }
   });
 

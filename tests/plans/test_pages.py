@@ -166,8 +166,10 @@ def test_carol_switches_to_org_b_and_sees_its_plans(carol: Any, plan_a: Any, pla
 
     html = client.get("/plans").content.decode()
     assert "Secret B plan" in html and "Auth service" not in html
-    assert client.get(plan_url(plan_a)).status_code == 404
     assert client.get(plan_url(plan_b)).status_code == 200
+    # A link to org A's plan still works for her: it switches her back to org A (DESIGN 11).
+    assert client.get(plan_url(plan_a))["Location"] == plan_url(plan_a)
+    assert client.session[SESSION_ORG_KEY] == "org-a"
 
 
 @pytest.mark.parametrize("org_id", ["org-b", "no-such-org", "", "x" * 100])
@@ -238,8 +240,10 @@ def test_plan_list_shows_active_plans_by_default_and_archived_only_with_the_togg
     assert 'name="archived" value="1" role="switch">' in active  # unchecked
 
     archived = client.get("/plans?archived=1").content.decode()
-    assert "Old plan" in archived and "Auth service" not in archived
-    assert '<span class="badge badge-archived">Archived</span>' in archived
+    # beside the active ones, active first, the archived one marked
+    assert "Auth service" in archived and "Old plan" in archived
+    assert archived.index("Auth service") < archived.index("Old plan")
+    assert archived.count('<span class="badge badge-archived">Archived</span>') == 1
     assert 'role="switch" checked' in archived
 
 
@@ -249,9 +253,34 @@ def test_empty_state_links_to_new_plan(alice: Any) -> None:
     assert '<a class="btn btn-primary" href="/plans/new">Create your first plan</a>' in html
 
 
-def test_empty_archived_state(alice: Any, plan_a: Any) -> None:
+def test_an_org_whose_plans_are_all_archived_says_so(alice: Any, org_a: Any, plan_a: Any) -> None:
+    services.archive_plan(org=org_a, user=alice, plan_id=plan_a.id)
+    html = login(alice).get("/plans").content.decode()
+    assert "No plans yet" not in html
+    assert "No active plans" in html and "All of this org's plans are archived (1)" in html
+    assert 'href="/plans?archived=1">Show archived plans</a>' in html
+
+
+def test_show_archived_with_no_plans_at_all(alice: Any) -> None:
     html = login(alice).get("/plans?archived=1").content.decode()
-    assert "No archived plans" in html
+    assert "No plans yet" in html
+
+
+def test_a_plan_link_switches_a_member_of_both_orgs_to_the_plans_org(
+    carol: Any, org_b: Any, plan_a: Any
+) -> None:
+    client = login(carol)
+    client.post("/org/switch", {"org": org_b.id})
+    response = client.get(f"/plan/{plan_a.id}", follow=True)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Switched to Org A to show this plan." in html and plan_a.title in html
+    assert client.session[SESSION_ORG_KEY] == "org-a"  # and it stays chosen for the next pages
+
+
+def test_a_plan_link_of_another_org_is_still_404_for_outsiders(bob: Any, plan_a: Any) -> None:
+    response = login(bob).get(f"/plan/{plan_a.id}")
+    assert response.status_code == 404
 
 
 def test_plan_list_paginates_by_24(alice: Any, org_a: Any, django_assert_max_num_queries: Any) -> None:
@@ -434,7 +463,8 @@ def test_step_partial_escapes_text(db: Any) -> None:
 def test_archived_banner_from_the_stream_turns_the_page_read_only(db: Any) -> None:
     streamed = render_to_string("plans/_archived_banner.html", {"plan_id": "p", "memory_node_id": "m-1"})
     assert "This plan is archived." in streamed and "m-1" in streamed
-    assert '<div id="plan-actions" hx-swap-oob="true"></div>' in streamed
+    assert '<div id="plan-header-actions" class="plan-header-actions" hx-swap-oob="true">' in streamed
+    assert 'id="plan-actions"' not in streamed  # a draft in the form is kept (static/js/plan.js)
     on_page = render_to_string(
         "plans/_archived_banner.html", {"plan_id": "p", "memory_node_id": "m-1", "page_render": True}
     )
