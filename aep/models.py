@@ -31,8 +31,14 @@ class Organization(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        MEMBER = "member", "Member"
+        """What a member may do in the org (DESIGN 12): a viewer reads everything and writes nothing,
+        a member also writes, an admin also manages members and invitations."""
+
         ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+        VIEWER = "viewer", "Viewer"
+
+    WRITE_ROLES = frozenset({Role.ADMIN, Role.MEMBER})
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")

@@ -1,4 +1,5 @@
-"""`manage.py create_api_token USERNAME --org ORG [--org ORG ...]`: a user, orgs, memberships and a token.
+"""`manage.py create_api_token USERNAME --org ORG [--org ORG ...] [--role ROLE]`: a user, orgs,
+memberships (with that role, default member) and a token.
 
 Creates what is missing and prints the token as the last line, so scripts can take `| tail -n1`.
 """
@@ -24,15 +25,25 @@ class Command(BaseCommand):
         parser.add_argument(
             "--org", action="append", required=True, dest="orgs", metavar="ORG", help="org id (repeatable)"
         )
-        parser.add_argument("--admin", action="store_true", help="make the user an admin of these orgs")
+        parser.add_argument(
+            "--role",
+            choices=Membership.Role.values,
+            default=None,
+            help="the user's role in new memberships of these orgs (default member)",
+        )
+        parser.add_argument("--admin", action="store_true", help="the same as --role admin")
 
-    def handle(self, *args: Any, username: str, orgs: list[str], admin: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, username: str, orgs: list[str], admin: bool, role: str | None, **options: Any
+    ) -> None:
+        if admin and role not in (None, Membership.Role.ADMIN):
+            raise CommandError("--admin and --role disagree; give one of them.")
         for org_id in orgs:
             try:
                 org_slug_validator(org_id)
             except ValidationError as exc:
                 raise CommandError(f"Invalid org id {org_id!r}: {exc.messages[0]}") from None
-        role = Membership.Role.ADMIN if admin else Membership.Role.MEMBER
+        role = Membership.Role.ADMIN if admin else (role or Membership.Role.MEMBER)
         with transaction.atomic():
             user, created = get_user_model().objects.get_or_create(username=username)
             if created:
