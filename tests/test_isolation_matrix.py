@@ -34,10 +34,9 @@ import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
 from django_eventstream.models import Event
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from aep.models import AuditLog, IdempotencyRecord, Organization
+from aep.models import ApiToken, AuditLog, IdempotencyRecord, Organization
 from aep.tenancy import SESSION_ORG_KEY
 from memory_graph.models import MemoryEdge, MemoryNode
 from plans import services
@@ -213,7 +212,7 @@ def rows() -> dict[str, Any]:
         "nodes": sorted((str(i), o) for i, o in MemoryNode.objects.values_list("id", "org_id")),
         "edges": MemoryEdge.objects.count(),
         "idempotency": IdempotencyRecord.objects.count(),
-        "tokens": Token.objects.count(),
+        "tokens": ApiToken.objects.count(),
     }
 
 

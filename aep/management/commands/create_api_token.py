@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
+from aep.accounts.tokens import token_create
 from aep.models import Membership, Organization, org_slug_validator
 
 
@@ -32,9 +32,21 @@ class Command(BaseCommand):
             help="the user's role in new memberships of these orgs (default member)",
         )
         parser.add_argument("--admin", action="store_true", help="the same as --role admin")
+        parser.add_argument("--name", default=None, help="the token's name (default create_api_token)")
+        parser.add_argument(
+            "--expires-in-days", type=int, default=None, dest="days", help="the token's life (default 90)"
+        )
 
     def handle(
-        self, *args: Any, username: str, orgs: list[str], admin: bool, role: str | None, **options: Any
+        self,
+        *args: Any,
+        username: str,
+        orgs: list[str],
+        admin: bool,
+        role: str | None,
+        name: str | None,
+        days: int | None,
+        **options: Any,
     ) -> None:
         if admin and role not in (None, Membership.Role.ADMIN):
             raise CommandError("--admin and --role disagree; give one of them.")
@@ -57,5 +69,6 @@ class Command(BaseCommand):
                 _, joined = Membership.objects.get_or_create(user=user, org=org, defaults={"role": role})
                 if joined:
                     self.stdout.write(f"Added {username} to org {org_id}")
-            token, _ = Token.objects.get_or_create(user=user)
-        self.stdout.write(token.key)
+            token, secret = token_create(user=user, name=name or "create_api_token", expires_in_days=days)
+        self.stdout.write(f"Token {token.prefix}... expires {token.expires_at:%Y-%m-%d}")
+        self.stdout.write(secret)
