@@ -4,7 +4,7 @@ A stream is opened with a `Credential`: a user, the org it reads, and the API to
 authenticated with. Services that take a credential away (a token revoked, a member removed, a user
 deactivated, a session logged out) call `announce(...)` inside their transaction; after commit the
 revocation goes to this process' listeners (live.hub registers one) and, with `REDIS_URL`, to every
-other process over Redis pub/sub (`REDIS_CHANNEL`), whose hubs end the matching streams at once.
+other process over Redis pub/sub (`redis_channel()`), whose hubs end the matching streams at once.
 
 A message can be lost (Redis down, a process that started listening late), and a token expires with
 nobody announcing it: `still_valid` re-checks the credentials of all of a process' open streams in
@@ -103,10 +103,18 @@ def _send(message: dict[str, Any]) -> None:
             logger.warning("revocation listener failed", exc_info=True)
     if settings.REDIS_URL:
         try:
-            _redis().publish(REDIS_CHANNEL, json.dumps(message))
+            _redis().publish(redis_channel(), json.dumps(message))
         except Exception:
             # The periodic re-check (still_valid) still ends those streams, a few seconds later.
             logger.warning("revocation publish to Redis failed", exc_info=True)
+
+
+def redis_channel() -> str:
+    """The pub/sub channel of revocations. Pub/sub ignores Redis database numbers, so the number in
+    REDIS_URL is part of the name: deployments (or test runs) that share a Redis on different
+    databases do not end each other's streams."""
+    db = redis.connection.parse_url(settings.REDIS_URL).get("db", 0) if settings.REDIS_URL else 0
+    return REDIS_CHANNEL if not db else f"{REDIS_CHANNEL}:{db}"
 
 
 def _redis() -> Any:
