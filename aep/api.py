@@ -86,5 +86,8 @@ class TokenOrBearerScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Token <key>` (or `Bearer <key>`); get a key with `manage.py create_api_token`.",
+            "description": (
+                "`Token <key>` (or `Bearer <key>`); make one at `/settings/tokens` "
+                "(or with `manage.py create_api_token`)."
+            ),
         }
