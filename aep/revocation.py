@@ -170,6 +170,11 @@ def still_valid(credentials: Iterable[Credential]) -> set[Credential]:
     return {c for c in credentials if ok(c)}
 
 
+def token_valid(*, token: int, user: int) -> bool:
+    """Whether an API token of `user` still exists and has not expired (one query)."""
+    return ApiToken.objects.filter(pk=token, user_id=user, expires_at__gt=timezone.now()).exists()
+
+
 def _live_sessions(keys: set[str]) -> set[str]:
     if settings.SESSION_ENGINE == DB_SESSION_ENGINE:
         return set(

@@ -40,7 +40,7 @@ from django.db import DatabaseError
 from aep.authentication import authenticate_request
 from aep.errors import error_response
 from aep.metrics import plan_streams_open
-from aep.revocation import credential_of
+from aep.revocation import credential_of, token_valid
 from aep.tenancy import resolve_request_org
 from live import grip, sse
 from live.channels import ChannelType, Route, route
@@ -332,9 +332,13 @@ async def _serve(
 
 
 # --- Behind Pushpin (GRIP) ---------------------------------------------------------------------------
-def _next_link_user(user_id: int) -> Any:
-    user = get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+def _next_link_user(claims: dict[str, Any]) -> Any:
+    """The user a next link names; refused when inactive, or when the link names an API token
+    that was revoked or has expired since (the org is checked by `authorize` next)."""
+    user = get_user_model()._default_manager.filter(pk=claims["u"], is_active=True).first()
     if user is None:
+        raise StreamDenied(401, INVALID_LINK)
+    if "t" in claims and not token_valid(token=claims["t"], user=user.pk):
         raise StreamDenied(401, INVALID_LINK)
     return user
 
@@ -359,10 +363,15 @@ async def _serve_grip(send: Any, req: StreamRequest, start: int | None) -> None:
         last = grip.parse_grip_last(req.grip_last).get(grip.grip_channel(req.channel, req.html), "")
         start = int(last) if last.isdigit() else None
         try:
-            user = await run_db(_next_link_user, claims["u"])
+            user = await run_db(_next_link_user, claims)
         except DatabaseError as exc:
             raise StreamDenied.from_error(exc) from None
     user, org, current = await authorize_or_deny(req, start is None, user)
+    if is_next_link:  # the credential the link carries (see live.grip.make_next_token)
+        token, session = claims.get("t"), claims.get("s")
+    else:
+        credential = credential_of(req.request, user, org.id)
+        token, session = credential.token, credential.session
     last_id = current if start is None else start
     chunks = [] if is_next_link else [control_frame(req, "connected", last_id, retry=True)]
     if start is not None:
@@ -379,6 +388,8 @@ async def _serve_grip(send: Any, req: StreamRequest, start: int | None) -> None:
         channel=req.channel,
         org_id=org.id,
         html=req.html,
+        token=token,
+        session=session,
     )
     headers = grip.hold_headers(
         channel=req.channel,
@@ -386,6 +397,7 @@ async def _serve_grip(send: Any, req: StreamRequest, start: int | None) -> None:
         last_id=last_id,
         link=link,
         keepalive_seconds=settings.STREAM_KEEPALIVE_SECONDS,
+        revoke_on=grip.revoke_channels(user=user.pk, org=org.id, token=token, session=session),
     )
     await send(
         {

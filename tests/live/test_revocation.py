@@ -24,7 +24,11 @@ from aep import revocation
 from aep.accounts import members, tokens
 from aep.models import ApiToken, Membership
 from aep.revocation import Credential
+from live import grip
 from live.hub import Hub, Subscriber
+from live.stream import StreamDenied, _next_link_user
+from tests.plans.test_pushpin import KEY as PUSHPIN_KEY
+from tests.plans.test_pushpin import needs_pushpin
 from tests.sse import SseStream
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -291,3 +295,78 @@ class TestAcrossProcesses:
             assert browser.post("/accounts/logout/").status_code == 302  # Django's LogoutView, here
             assert ends_within(stream, WITHIN) < 2.0
         assert refused(one, plan_a, {"Cookie": f"sessionid={session_key}"}, "?org=org-a") == 401
+
+
+# --- behind Pushpin: the connection is held by Pushpin, not by a server process ----------------------
+@needs_pushpin
+@pytest.mark.live
+class TestThroughPushpin:
+    """A revocation publishes a `close` on the stream's revocation channel (live.grip), from whichever
+    process announces it; Pushpin ends the held connection."""
+
+    def test_a_token_revoked_through_the_api_closes_the_held_stream(self, pushpin, alice, plan_a):  # type: ignore[no-untyped-def]
+        token, secret = tokens.token_create(user=alice, name="panel")
+        _other, other_secret = tokens.token_create(user=alice, name="other")
+        with (
+            connected(token_stream(pushpin, plan_a, secret)) as revoked,
+            connected(token_stream(pushpin, plan_a, other_secret)) as kept,
+        ):
+            response = httpx.delete(
+                f"{pushpin.url}/api/tokens/{token.pk}", headers={"Authorization": f"Token {secret}"}
+            )
+            assert response.status_code == 204
+            assert ends_within(revoked, WITHIN) < 2.0
+            assert kept.no_event(0.5)
+        assert refused(pushpin, plan_a, {"Authorization": f"Token {secret}", "X-Org-Id": "org-a"}) == 401
+
+    def test_a_member_removed_in_another_process(self, pushpin, settings, ada, alice, org_a, plan_a):  # type: ignore[no-untyped-def]
+        settings.GRIP_URL, settings.GRIP_KEY = f"http://127.0.0.1:{pushpin.publish_port}", PUSHPIN_KEY
+        _token, secret = tokens.token_create(user=alice, name="panel")
+        with connected(token_stream(pushpin, plan_a, secret)) as stream:
+            membership = Membership.objects.get(user=alice, org=org_a)
+            members.member_remove(org=org_a, by=ada, membership_id=membership.pk)  # here, in the test
+            assert ends_within(stream, WITHIN) < 2.0
+        assert refused(pushpin, plan_a, {"Authorization": f"Token {secret}", "X-Org-Id": "org-a"}) == 403
+
+    def test_a_revoked_token_is_refused_at_the_next_link(self, alice, org_a, plan_a):  # type: ignore[no-untyped-def]
+        """Pushpin's next-link fetch re-checks the token the link names (an expiry is found there)."""
+        token, _secret = tokens.token_create(user=alice, name="t")
+        claims = {"u": alice.pk, "c": f"plan-{plan_a.id}", "o": "org-a", "h": 0, "t": token.pk}
+        assert _next_link_user(claims) == alice
+        ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now())
+        with pytest.raises(StreamDenied):
+            _next_link_user(claims)
+
+
+class TestGripChannels:
+    def test_each_revocation_names_the_channel_its_streams_hold(self):
+        token = grip.revoke_channels(user=1, org="a", token=7)
+        session = grip.revoke_channels(user=1, org="a", session="abc")
+        assert grip.revoke_channel({"token": 7}) in token
+        assert grip.revoke_channel({"session": "abc"}) in session
+        assert (
+            grip.revoke_channel({"user": 1, "org": "a"}) in token
+            and grip.revoke_channel({"user": 1, "org": "a"}) in session
+        )
+        assert grip.revoke_channel({"user": 1}) in token
+        assert grip.revoke_channel({"user": 1, "org": "b"}) not in token
+        assert grip.revoke_channel({"token": 8}) not in token
+
+    def test_the_hold_lists_them_after_the_plan_channel(self):
+        headers = dict(
+            grip.hold_headers(
+                channel="plan-x",
+                html=False,
+                last_id=3,
+                link="/n",
+                keepalive_seconds=15,
+                revoke_on=["revoke~t7"],
+            )
+        )
+        assert headers[b"grip-channel"] == b"plan-x; prev-id=3, revoke~t7"
+
+    def test_a_next_link_keeps_the_credential(self):
+        claims = grip.read_next_token(
+            grip.make_next_token(user_id=1, channel="plan-x", org_id="a", html=False, token=7)
+        )
+        assert claims == {"u": 1, "c": "plan-x", "o": "a", "h": 0, "t": 7}
