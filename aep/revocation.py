@@ -25,10 +25,11 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from aep.models import ApiToken, Membership
 
@@ -137,16 +138,20 @@ def decode(raw: bytes | str) -> dict[str, Any]:
 
 def still_valid(credentials: Iterable[Credential]) -> set[Credential]:
     """The credentials that still give access, checked in at most four queries however many there
-    are: active users, memberships, unexpired tokens, live sessions."""
+    are: active users, memberships, unexpired tokens, live sessions. A session counts only while it
+    is still logged in as its user with the user's current password (Django's session auth hash), so
+    a password change ends the streams of the user's other sessions, as it logs their pages out."""
     credentials = set(credentials)
     if not credentials:
         return set()
-    users = {c.user for c in credentials}
-    active = set(
-        get_user_model()._default_manager.filter(pk__in=users, is_active=True).values_list("pk", flat=True)
-    )
+    users = {
+        user.pk: user
+        for user in get_user_model()._default_manager.filter(
+            pk__in={c.user for c in credentials}, is_active=True
+        )
+    }
     members = set(
-        Membership.objects.filter(user_id__in=active, org_id__in={c.org for c in credentials}).values_list(
+        Membership.objects.filter(user_id__in=users, org_id__in={c.org for c in credentials}).values_list(
             "user_id", "org_id"
         )
     )
@@ -158,29 +163,45 @@ def still_valid(credentials: Iterable[Credential]) -> set[Credential]:
         else set()
     )
     session_keys = {c.session_key for c in credentials if c.token is None and c.session_key}
-    sessions = _live_sessions(session_keys) if session_keys else set()
+    sessions = _live_sessions(session_keys) if session_keys else {}
 
     def ok(c: Credential) -> bool:
-        if c.user not in active or (c.user, c.org) not in members:
+        user = users.get(c.user)
+        if user is None or (c.user, c.org) not in members:
             return False
         if c.token is not None:
             return c.token in tokens
-        return c.session_key in sessions
+        data = sessions.get(c.session_key or "")
+        return data is not None and _logged_in_as(data, user)
 
     return {c for c in credentials if ok(c)}
+
+
+def _logged_in_as(session: dict[str, Any], user: Any) -> bool:
+    """What django.contrib.auth.get_user checks of a session: its user, and the password's hash."""
+    if str(session.get(SESSION_KEY)) != str(user.pk):
+        return False
+    stored = session.get(HASH_SESSION_KEY) or ""
+    return constant_time_compare(stored, user.get_session_auth_hash())
+
+
+def _live_sessions(keys: set[str]) -> dict[str, dict[str, Any]]:
+    """The data of the sessions that exist and have not expired, by key (one query with the database
+    backend; other backends are asked key by key, from their cache)."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if settings.SESSION_ENGINE == DB_SESSION_ENGINE:
+        rows = Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now()).values_list(
+            "session_key", "session_data"
+        )
+        return {key: store().decode(data) for key, data in rows}
+    found = {}
+    for key in keys:
+        session = store(key)
+        if session.exists(key):
+            found[key] = dict(session.items())
+    return found
 
 
 def token_valid(*, token: int, user: int) -> bool:
     """Whether an API token of `user` still exists and has not expired (one query)."""
     return ApiToken.objects.filter(pk=token, user_id=user, expires_at__gt=timezone.now()).exists()
-
-
-def _live_sessions(keys: set[str]) -> set[str]:
-    if settings.SESSION_ENGINE == DB_SESSION_ENGINE:
-        return set(
-            Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now()).values_list(
-                "session_key", flat=True
-            )
-        )
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    return {key for key in keys if store().exists(key)}

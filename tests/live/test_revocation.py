@@ -89,9 +89,16 @@ class TestStillValid:
         gone = Credential(user=ada.pk, org="org-a", session_key="no-such-session")
         valid = revocation.still_valid({revoked, expired, removed, kept_b, live, gone})
         assert valid == {kept_b, live}
-        ada.is_active = False
+        ada.set_password("a-new-password-1")  # as a password change elsewhere does
         ada.save()
         assert revocation.still_valid({live}) == set()
+        ada.refresh_from_db()
+        client.force_login(ada)
+        relogged = Credential(user=ada.pk, org="org-a", session_key=client.session.session_key)
+        assert revocation.still_valid({relogged}) == {relogged}
+        ada.is_active = False
+        ada.save()
+        assert revocation.still_valid({relogged}) == set()
 
 
 class TestHub:
@@ -197,9 +204,10 @@ class TestOneProcess:
         client = Client()
         client.force_login(alice)
         session_key = client.cookies["sessionid"].value
+        by_session = case in ("session deleted", "password changed")
         opened = (
             session_stream(server, plan_a, session_key)
-            if case == "session deleted"
+            if by_session
             else token_stream(server, plan_a, secret)
         )
         with connected(opened) as stream:
@@ -212,15 +220,18 @@ class TestOneProcess:
                 Membership.objects.filter(user=alice, org=org_a).delete()
             elif case == "user deactivated":
                 type(alice).objects.filter(pk=alice.pk).update(is_active=False)
-            else:
+            elif case == "session deleted":
                 Session.objects.filter(session_key=session_key).delete()
+            else:  # in another browser: this session's pages are logged out, and so is its stream
+                alice.set_password("changed-elsewhere-1")
+                alice.save()
             assert ends_within(stream, WITHIN) < WITHIN
         headers = (
             {"Cookie": f"sessionid={session_key}"}
-            if case == "session deleted"
+            if by_session
             else {"Authorization": f"Token {secret}", "X-Org-Id": "org-a"}
         )
-        status = refused(server, plan_a, headers, "?org=org-a" if case == "session deleted" else "")
+        status = refused(server, plan_a, headers, "?org=org-a" if by_session else "")
         assert status in (401, 403)
 
     def test_a_role_change_leaves_the_stream_open(self, live_daphne_factory, ada, alice, org_a, plan_a):
