@@ -208,3 +208,12 @@ class TestMigration:
         roles = dict(Membership.objects.values_list("user__username", "role"))
         assert roles == {"first": "admin", "second": "member", "boss": "admin", "staff": "member"}
         assert first.pk and kept.pk
+
+
+@pytest.mark.django_db
+def test_create_api_token_keeps_an_existing_role_and_says_so():
+    out = StringIO()
+    call_command("create_api_token", "kim", "--org", "x", stdout=out)
+    call_command("create_api_token", "kim", "--org", "x", "--role", "viewer", stdout=out)
+    assert Membership.objects.get(user__username="kim").role == "member"
+    assert "Kept kim's role member in x" in out.getvalue()

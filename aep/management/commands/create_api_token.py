@@ -55,6 +55,7 @@ class Command(BaseCommand):
                 org_slug_validator(org_id)
             except ValidationError as exc:
                 raise CommandError(f"Invalid org id {org_id!r}: {exc.messages[0]}") from None
+        explicit_role = role is not None
         role = Membership.Role.ADMIN if admin else (role or Membership.Role.MEMBER)
         with transaction.atomic():
             user, created = get_user_model().objects.get_or_create(username=username)
@@ -66,9 +67,16 @@ class Command(BaseCommand):
                 org, org_created = Organization.objects.get_or_create(id=org_id, defaults={"name": org_id})
                 if org_created:
                     self.stdout.write(f"Created org {org_id}")
-                _, joined = Membership.objects.get_or_create(user=user, org=org, defaults={"role": role})
+                membership, joined = Membership.objects.get_or_create(
+                    user=user, org=org, defaults={"role": role}
+                )
                 if joined:
-                    self.stdout.write(f"Added {username} to org {org_id}")
+                    self.stdout.write(f"Added {username} to org {org_id} as {role}")
+                elif membership.role != role and (admin or explicit_role):
+                    # Changing a role is an org admin's decision, audited: the members page does it.
+                    self.stdout.write(
+                        f"Kept {username}'s role {membership.role} in {org_id} (change it at /org/members)"
+                    )
             token, secret = token_create(user=user, name=name or "create_api_token", expires_in_days=days)
         self.stdout.write(f"Token {token.prefix}... expires {token.expires_at:%Y-%m-%d}")
         self.stdout.write(secret)
