@@ -1,14 +1,18 @@
-"""Admin for the platform: organisations and their members, and the audit log (read-only)."""
+"""Admin for the platform: organisations and their members, users, API tokens (never their secrets)
+and the audit log (read-only). DRF's plaintext token admin is gone with `rest_framework.authtoken`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from aep.models import AuditLog, Membership, Organization
+from aep.accounts import members, tokens
+from aep.models import ApiToken, AuditLog, Membership, Organization
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -75,3 +79,38 @@ class AuditLogAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     fields = ["created_at", "org", "user", "action", "resource_type", "resource_id", "details"]
     readonly_fields = fields
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Browse tokens and delete (revoke) one; the secret was never stored, only its hash, which is
+    not shown either. Users make and revoke their own at /settings/tokens."""
+
+    allow_delete = True
+    list_display = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at"]
+    list_select_related = ["user"]
+    search_fields = ["name", "prefix", "user__username"]
+    fields = ["user", "name", "prefix", "created_at", "expires_at", "last_used_at"]
+    readonly_fields = fields
+
+    def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
+        tokens.token_revoke(user=obj.user, token_id=obj.pk)  # audited, and its streams end
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset.select_related("user"):
+            tokens.token_revoke(user=token.user, token_id=token.pk)
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AccountUserAdmin(UserAdmin):
+    """Django's user admin; deactivating a user here also ends their open streams at once."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        was_active = change and User._default_manager.filter(pk=obj.pk, is_active=True).exists()
+        super().save_model(request, obj, form, change)
+        if was_active and not obj.is_active:
+            members.user_deactivated(user=obj)

@@ -7,11 +7,12 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from aep.models import Organization
-from aep.tenancy import resolve_request_org
+from aep.tenancy import ReadOnlyRole, can_write, resolve_request_org
 
 ORG_HEADER_PARAMETER = OpenApiParameter(
     name="X-Org-Id",
@@ -34,7 +35,7 @@ API_ERRORS = {
         description="Invalid input (the field or parameter is named), or the org is missing"
     ),
     401: OpenApiResponse(description="No or invalid credentials"),
-    403: OpenApiResponse(description="Not a member of the org"),
+    403: OpenApiResponse(description="Not a member of the org, or (for a write) a viewer in it"),
 }
 
 
@@ -60,7 +61,9 @@ def org_schema(**kwargs: Any) -> Any:
 
 
 class OrgAPIView(APIView):
-    """Authenticates (401), then resolves the request's org (400 missing, 403 not a member).
+    """Authenticates (401), then resolves the request's org (400 missing, 403 not a member), then
+    checks the role: every unsafe method (POST, PUT, PATCH, DELETE) needs a member or an admin, so a
+    viewer's write is a 403 whatever the subclass (DESIGN 12). This is the API's one role check.
 
     Subclasses use `self.org` and fetch objects through the org-scoped selectors only.
     """
@@ -70,6 +73,8 @@ class OrgAPIView(APIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         self.org = resolve_request_org(request)
+        if request.method not in SAFE_METHODS and not can_write(self.org):
+            raise ReadOnlyRole()
 
 
 class TokenOrBearerScheme(OpenApiAuthenticationExtension):
@@ -81,5 +86,8 @@ class TokenOrBearerScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Token <key>` (or `Bearer <key>`); get a key with `manage.py create_api_token`.",
+            "description": (
+                "`Token <key>` (or `Bearer <key>`); make one at `/settings/tokens` "
+                "(or with `manage.py create_api_token`)."
+            ),
         }

@@ -9,7 +9,7 @@ from aep.models import AuditLog, Organization
 
 def record(
     *,
-    org: Organization,
+    org: Organization | None,
     user: Any,
     action: str,
     resource_type: str,

@@ -1,4 +1,5 @@
-"""Organisations, memberships and the audit log: the platform every app builds on."""
+"""Organisations, memberships, API tokens, invitations and the audit log: the platform every app
+builds on."""
 
 from __future__ import annotations
 
@@ -31,8 +32,14 @@ class Organization(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        MEMBER = "member", "Member"
+        """What a member may do in the org (DESIGN 12): a viewer reads everything and writes nothing,
+        a member also writes, an admin also manages members and invitations."""
+
         ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+        VIEWER = "viewer", "Viewer"
+
+    WRITE_ROLES = frozenset({Role.ADMIN, Role.MEMBER})
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
@@ -46,8 +53,55 @@ class Membership(models.Model):
         return f"{self.user} in {self.org_id} ({self.role})"
 
 
+class ApiToken(models.Model):
+    """A personal API token (DESIGN 12). Only the SHA-256 of the secret is stored: the secret itself
+    (`aep_` and 43 URL-safe characters, 256 random bits) is shown once, when it is made. A plain hash
+    is enough for a secret of that entropy (no guessing to slow down), and keeps the lookup one query
+    on a unique index. `prefix` is the secret's first characters, to tell tokens apart in lists."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)
+    digest = models.CharField(max_length=64, unique=True, help_text="sha256 of the token, hex")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="apitoken_user_created")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...)"
+
+
+class Invitation(models.Model):
+    """A single-use link that makes whoever opens it a member of `org` with `role` (DESIGN 12).
+    Like a token, only the SHA-256 of the link's secret is stored."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+    digest = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"invitation to {self.org_id} as {self.role}"
+
+
 class AuditLog(models.Model):
-    """One row per business action, written in the same transaction as the action itself."""
+    """One row per business action, written in the same transaction as the action itself. A user's
+    own actions that belong to no org (their API tokens) have no org."""
 
     class Action(models.TextChoices):
         PLAN_START = "PLAN_START"
@@ -58,8 +112,16 @@ class AuditLog(models.Model):
         STEP_MOVE = "STEP_MOVE"
         STEP_DELETE = "STEP_DELETE"
         STEP_RESTORE = "STEP_RESTORE"
+        TOKEN_CREATE = "TOKEN_CREATE"  # noqa: S105 (an action name)
+        TOKEN_REVOKE = "TOKEN_REVOKE"  # noqa: S105 (an action name)
+        MEMBER_INVITE = "MEMBER_INVITE"
+        MEMBER_JOIN = "MEMBER_JOIN"
+        MEMBER_ROLE = "MEMBER_ROLE"
+        MEMBER_REMOVE = "MEMBER_REMOVE"
 
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_logs")
+    org = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_logs"
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -19,9 +19,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from rest_framework.permissions import SAFE_METHODS
 
-from aep.models import Organization
-from aep.tenancy import SESSION_ORG_KEY, org_for_user, user_orgs
+from aep.models import Membership, Organization
+from aep.tenancy import SESSION_ORG_KEY, can_write, org_for_user, role_in, user_orgs
 
 PageView = Callable[..., HttpResponse]
 
@@ -47,10 +48,11 @@ def page_org(request: HttpRequest) -> Organization | None:
 
 
 def org_page(view: PageView) -> PageView:
-    """Require a logged-in user (anonymous: redirect to the login page with `?next=`) and an org.
+    """Require a logged-in user (anonymous: redirect to the login page with `?next=`) and an org,
+    and for every unsafe method (a form post) a role that may write: the pages' one role check.
 
     The view is called as `view(request, org, *args, **kwargs)`. A user without any org gets a page
-    telling them to ask an administrator.
+    telling them to ask an administrator; a viewer's post gets a 403 page and changes nothing.
     """
 
     @login_required
@@ -59,6 +61,8 @@ def org_page(view: PageView) -> PageView:
         org = page_org(request)
         if org is None:
             return render(request, "registration/no_org.html", status=403)
+        if request.method not in SAFE_METHODS and not can_write(org):
+            return render(request, "registration/read_only.html", status=403)
         return view(request, org, *args, **kwargs)
 
     return wrapped
@@ -68,6 +72,30 @@ def choose_page_org(request: HttpRequest, org: Organization) -> None:
     """Make `org` (one of the user's, checked by the caller) the org pages act for from now on."""
     request.session[SESSION_ORG_KEY] = org.id
     request.page_org = org  # type: ignore[attr-defined]
+
+
+def org_admin_page(view: PageView) -> PageView:
+    """`org_page` for the pages only an org admin may open (members and invitations): others 403."""
+
+    @org_page
+    @wraps(view)
+    def wrapped(request: HttpRequest, org: Organization, *args: Any, **kwargs: Any) -> HttpResponse:
+        if role_in(org) != Membership.Role.ADMIN:
+            return render(request, "registration/admin_only.html", status=403)
+        return view(request, org, *args, **kwargs)
+
+    return wrapped
+
+
+def access(request: HttpRequest) -> dict[str, Any]:
+    """Template context (a context processor): what the current user may do in the page's org, so
+    that templates show write controls only to those who may write (`can_write`) and the members
+    page only to admins (`is_org_admin`). Computed from the org `page_org` resolved, no query."""
+    org = getattr(request, "page_org", None)
+    if org is None:
+        return {"can_write": False, "is_org_admin": False, "org_role": None}
+    role = role_in(org)
+    return {"can_write": can_write(org), "is_org_admin": role == Membership.Role.ADMIN, "org_role": role}
 
 
 @require_POST

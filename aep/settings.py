@@ -60,7 +60,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
@@ -106,6 +105,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "aep.pages.access",  # can_write / is_org_admin for the page's org
             ],
         },
     },
@@ -239,6 +239,24 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": ["aep.throttling.WriteRateThrottle"],
 }
+
+# --- Accounts (DESIGN 12) -------------------------------------------------------------------------
+API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)  # a new token's life unless asked
+API_TOKEN_MAX_DAYS = 365
+# `last_used_at` is written at most this often per token: a busy client costs no write per request.
+API_TOKEN_LAST_USED_SECONDS = 60
+INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
+# Open streams re-check their credentials (expiry, and any revocation a lost message missed) this
+# often, in one batch of queries per process (live.hub); revocations also arrive at once by message.
+STREAM_AUTH_RECHECK_SECONDS = float(os.environ.get("STREAM_AUTH_RECHECK_SECONDS", "3"))
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "live-plan-mode@localhost")
+if EMAIL_HOST := os.environ.get("EMAIL_HOST", ""):
+    EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 
 # --- Abuse limits ---------------------------------------------------------------------------------
 API_WRITE_RATE = os.environ.get("API_WRITE_RATE", "600/min")  # per user; "off" disables

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from django.db.models import Model, QuerySet
+from django.db.models import F, Model, QuerySet
 from rest_framework import exceptions, status
 
-from aep.models import Organization
+from aep.models import Membership, Organization
 
 M = TypeVar("M", bound=Model)
 
@@ -23,6 +23,8 @@ SESSION_ORG_KEY = "current_org_id"
 # Set on a user by token authentication: (the org id the request names, that Organization if the
 # user is a member of it, else None), read in the same query as the token (aep.authentication).
 MEMBER_ORG_ATTR = "_aep_member_org"
+# Set on an Organization returned by `org_for_user`: the user's role in it (Membership.Role).
+ROLE_ATTR = "member_role"
 
 
 class OrgRequired(exceptions.APIException):
@@ -50,7 +52,27 @@ def org_for_user(user: Any, org_id: str) -> Organization | None:
     known = getattr(user, MEMBER_ORG_ATTR, None)
     if known is not None and known[0] == org_id:
         return known[1]
-    return Organization.objects.filter(id=org_id, memberships__user=user).first()
+    membership = Membership.objects.filter(org_id=org_id, user=user).select_related("org").first()
+    if membership is None:
+        return None
+    org = membership.org
+    setattr(org, ROLE_ATTR, membership.role)
+    return org
+
+
+def role_in(org: Organization) -> str:
+    """The requesting user's role in an org returned by `org_for_user` / `resolve_request_org`."""
+    return getattr(org, ROLE_ATTR, Membership.Role.VIEWER)
+
+
+def can_write(org: Organization) -> bool:
+    """Whether the requesting user may change anything in this org (DESIGN 12: viewers may not)."""
+    return role_in(org) in Membership.WRITE_ROLES
+
+
+class ReadOnlyRole(exceptions.PermissionDenied):
+    default_detail = "Your role in this organisation is viewer: you can read but not change anything."
+    default_code = "read_only_role"
 
 
 def resolve_request_org(request: Any) -> Organization:
@@ -65,7 +87,12 @@ def resolve_request_org(request: Any) -> Organization:
 
 
 def user_orgs(user: Any) -> QuerySet[Organization]:
-    return Organization.objects.filter(memberships__user=user).order_by("name", "id")
+    """The user's orgs, each with the user's role in it (`role_in`)."""
+    return (
+        Organization.objects.filter(memberships__user=user)
+        .annotate(**{ROLE_ATTR: F("memberships__role")})
+        .order_by("name", "id")
+    )
 
 
 def scope(queryset: QuerySet[M], org: Organization) -> QuerySet[M]:

@@ -38,8 +38,8 @@ from django.core.serializers.json import DjangoJSONEncoder  # noqa: E402
 from django.db import connection, models, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_eventstream.models import Event, EventCounter  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 
+from aep.accounts.tokens import token_create  # noqa: E402
 from aep.models import AuditLog, Membership, Organization  # noqa: E402
 from plans import ordering  # noqa: E402
 from plans.events import plan_channel, step_payload  # noqa: E402
@@ -85,8 +85,8 @@ def ensure_user_and_orgs(username: str, org_ids: list[str]) -> tuple[Any, str]:
     for org_id in org_ids:
         org, _ = Organization.objects.get_or_create(id=org_id, defaults={"name": org_id})
         Membership.objects.get_or_create(user=user, org=org)
-    token, _ = Token.objects.get_or_create(user=user)
-    return user, token.key
+    _token, secret = token_create(user=user, name="bench")  # a new one per run: only hashes are kept
+    return user, secret
 
 
 def seed_plans(

@@ -25,6 +25,11 @@ How a stream works through Pushpin (`make run-pushpin`, README "Pushpin topology
 4. Pushpin also fetches the next link about 1 s after a channel's first subscriber connects (its own
    check for publishes missed while it subscribed), and after GRIP_NEXT_LINK_TIMEOUT on an idle
    connection (which also re-checks access and picks up an event whose publish was lost).
+5. Revocation (aep.revocation): each held stream is also subscribed to channels named for its
+   credential (`revoke~u<user>`, `revoke~u<user>~o<org>`, `revoke~t<token>` or `revoke~s<session>`);
+   a revocation announced in any process publishes a `close` action on the matching one, and Pushpin
+   ends those connections. An expiry announces nothing: it is caught at the next-link fetch (the
+   link names the token, whose validity is checked again), within GRIP_NEXT_LINK_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -43,12 +48,14 @@ import jwt
 from django.conf import settings
 from django.core import signing
 
+from aep import revocation
 from live.hub import EncodedEvent
 from live.storage import StoredEvent
 
 logger = logging.getLogger(__name__)
 
 HTML_CHANNEL_SUFFIX = "~html"
+REVOKE_CHANNEL_PREFIX = "revoke~"
 NEXT_LINK_SEGMENT = "grip"  # <stream path>/grip/<token>, as live.channels routes it
 _LINK_SALT = "live.grip.next-link"
 PUBLISH_TIMEOUT_SECONDS = 3.0
@@ -91,15 +98,72 @@ def parse_grip_last(value: str) -> dict[str, str]:
     return result
 
 
-def make_next_token(*, user_id: int, channel: str, org_id: str, html: bool) -> str:
-    payload = {"u": user_id, "c": channel, "o": org_id, "h": int(html)}
+def make_next_token(
+    *,
+    user_id: int,
+    channel: str,
+    org_id: str,
+    html: bool,
+    token: int | None = None,
+    session: str | None = None,
+) -> str:
+    """`token` (the API token's id, re-checked on every use of the link) or `session` (the session's
+    revocation id: a hash, not the key) keep the stream's revocation channels across next links."""
+    payload: dict[str, Any] = {"u": user_id, "c": channel, "o": org_id, "h": int(html)}
+    if token is not None:
+        payload["t"] = token
+    elif session is not None:
+        payload["s"] = session
     return signing.dumps(payload, salt=_LINK_SALT, compress=False)
 
 
-def next_link(*, stream_path: str, user_id: int, channel: str, org_id: str, html: bool) -> str:
+def next_link(
+    *,
+    stream_path: str,
+    user_id: int,
+    channel: str,
+    org_id: str,
+    html: bool,
+    token: int | None = None,
+    session: str | None = None,
+) -> str:
     """The next link of a stream at `stream_path` (the channel's own stream URL)."""
-    token = make_next_token(user_id=user_id, channel=channel, org_id=org_id, html=html)
-    return f"{stream_path}/{NEXT_LINK_SEGMENT}/{token}"
+    claims = make_next_token(
+        user_id=user_id, channel=channel, org_id=org_id, html=html, token=token, session=session
+    )
+    return f"{stream_path}/{NEXT_LINK_SEGMENT}/{claims}"
+
+
+def revoke_channels(
+    *, user: int, org: str, token: int | None = None, session: str | None = None
+) -> list[str]:
+    """The channels a held stream listens on for the revocation of its credential."""
+    names = [f"u{user}", f"u{user}~o{org}"]
+    if token is not None:
+        names.append(f"t{token}")
+    elif session is not None:
+        names.append(f"s{session}")
+    return [REVOKE_CHANNEL_PREFIX + name for name in names]
+
+
+def revoke_channel(message: dict[str, Any]) -> str | None:
+    """The one channel on which a revocation message reaches exactly the held streams it names."""
+    if "token" in message:
+        return f"{REVOKE_CHANNEL_PREFIX}t{message['token']}"
+    if "session" in message:
+        return f"{REVOKE_CHANNEL_PREFIX}s{message['session']}"
+    if "user" in message and "org" in message:
+        return f"{REVOKE_CHANNEL_PREFIX}u{message['user']}~o{message['org']}"
+    if "user" in message:
+        return f"{REVOKE_CHANNEL_PREFIX}u{message['user']}"
+    return None
+
+
+def close_held_streams(message: dict[str, Any]) -> None:
+    """aep.revocation's listener: ask Pushpin to close the held streams a revocation names."""
+    channel = revoke_channel(message)
+    if enabled() and channel is not None:
+        publisher.enqueue_item({"channel": channel, "formats": {"http-stream": {"action": "close"}}})
 
 
 def read_next_token(token: str) -> dict[str, Any] | None:
@@ -115,16 +179,24 @@ def read_next_token(token: str) -> dict[str, Any] | None:
 
 
 def hold_headers(
-    *, channel: str, html: bool, last_id: int, link: str, keepalive_seconds: float
+    *,
+    channel: str,
+    html: bool,
+    last_id: int,
+    link: str,
+    keepalive_seconds: float,
+    revoke_on: list[str] | tuple[str, ...] = (),
 ) -> list[tuple[bytes, bytes]]:
-    """GRIP instructions: hold the stream on the variant's channel from `last_id`, keep it alive, and
-    fetch `link` on a gap and when idle for GRIP_NEXT_LINK_TIMEOUT (0: Pushpin's default, 120 s)."""
+    """GRIP instructions: hold the stream on the variant's channel from `last_id` (and on the
+    `revoke_on` channels, where a `close` ends it), keep it alive, and fetch `link` on a gap and when
+    idle for GRIP_NEXT_LINK_TIMEOUT (0: Pushpin's default, 120 s)."""
     link_header = f"<{link}>; rel=next"
     if settings.GRIP_NEXT_LINK_TIMEOUT > 0:
         link_header += f"; timeout={settings.GRIP_NEXT_LINK_TIMEOUT}"
+    channels = ", ".join([f"{grip_channel(channel, html)}; prev-id={last_id}", *revoke_on])
     return [
         (b"grip-hold", b"stream"),
-        (b"grip-channel", f"{grip_channel(channel, html)}; prev-id={last_id}".encode()),
+        (b"grip-channel", channels.encode()),
         (
             b"grip-keep-alive",
             f": keep-alive\\n\\n; format=cstring; timeout={int(keepalive_seconds)}".encode(),
@@ -157,14 +229,15 @@ class Publisher:
     also sorted per channel: two commits' callbacks may run in either order)."""
 
     def __init__(self) -> None:
-        self._queue: collections.deque[tuple[str, StoredEvent]] = collections.deque()
+        # (GRIP_URL, an event to publish, or a ready publish item such as a `close`)
+        self._queue: collections.deque[tuple[str, StoredEvent | dict[str, Any]]] = collections.deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._busy = False
         self.failures = 0
 
-    def enqueue(self, event: StoredEvent) -> None:
+    def enqueue(self, event: StoredEvent | dict[str, Any]) -> None:
         with self._cond:
             self._queue.append((settings.GRIP_URL, event))
             if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
@@ -172,6 +245,10 @@ class Publisher:
                 self._thread = threading.Thread(target=self._run, name="grip-publisher", daemon=True)
                 self._thread.start()
             self._cond.notify()
+
+    def enqueue_item(self, item: dict[str, Any]) -> None:
+        """A publish item of its own (not an event), sent in order with the events."""
+        self.enqueue(item)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued has been sent (or given up on). True when drained."""
@@ -203,9 +280,10 @@ class Publisher:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _send(self, base_url: str, batch: list[StoredEvent]) -> None:
-        batch.sort(key=lambda e: (e.channel, e.eid))
-        items = [item for event in batch for item in publish_items(event)]
+    def _send(self, base_url: str, batch: list[StoredEvent | dict[str, Any]]) -> None:
+        events = sorted((e for e in batch if isinstance(e, StoredEvent)), key=lambda e: (e.channel, e.eid))
+        items = [item for event in events for item in publish_items(event)]
+        items += [e for e in batch if isinstance(e, dict)]
         body = json.dumps({"items": items}).encode()
         url = f"{base_url}/publish/"  # GRIP_URL, set by the operator
         for attempt, wait in enumerate((0.0, *PUBLISH_RETRIES)):
@@ -230,6 +308,7 @@ class Publisher:
 
 
 publisher = Publisher()
+revocation.listen(close_held_streams)
 
 
 @atexit.register

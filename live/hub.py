@@ -13,6 +13,13 @@ backoff and re-reads, per channel, what its subscribers may have missed. And eve
 channels with what was delivered, so events written by a process that could not publish to this one
 (a management command, the admin on another worker without Redis, a publish lost to a crash) still
 arrive, a little later.
+
+Access is not checked once only. Each stream is registered with the credential it was opened with
+(aep.revocation.Credential); a revocation (a token revoked, a member removed, a user deactivated, a
+session logged out) reaches the hub from this process' services and, over Redis, from every other,
+and the hub ends the matching streams at once (`revoke`). Every `STREAM_AUTH_RECHECK_SECONDS`
+(default 3) one batch of queries re-checks the credentials of all open streams (`still_valid`),
+which ends streams whose token expired, or whose revocation message was lost, within 5 seconds.
 """
 
 from __future__ import annotations
@@ -30,7 +37,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
+from aep import revocation
 from aep.metrics import plan_stream_events_sent
+from aep.revocation import Credential
 from live import channels, sse, wire
 from live.storage import ReplayGap, StoredEvent, current_eids, events_after
 
@@ -133,10 +142,12 @@ class Subscriber:
     is written by that loop, in id order.
     """
 
-    __slots__ = ("busy", "channel", "html", "inbox", "last_sent", "sender", "waiter")
+    __slots__ = ("busy", "channel", "credential", "ended", "html", "inbox", "last_sent", "sender", "waiter")
 
     def __init__(self, channel: str) -> None:
         self.channel = channel
+        self.credential: Credential | None = None  # set once the stream is authorized
+        self.ended = False  # access revoked: the stream's loop ends the response
         self.inbox: list[EncodedEvent] = []
         self.last_sent = 0
         self.waiter: asyncio.Future[None] | None = None
@@ -144,8 +155,14 @@ class Subscriber:
         self.html = False
         self.busy = 0  # > 0 while the stream's loop or an unfinished send owns the connection
 
+    def end(self) -> None:
+        """Stop writing to this stream (its access is gone); its loop ends the response."""
+        self.ended = True
+        self.sender = None
+        self._wake()
+
     def offer(self, item: EncodedEvent) -> None:
-        if item.eid <= self.last_sent:
+        if item.eid <= self.last_sent or self.ended:
             return
         if self.sender is not None and not self.busy and not self.inbox and item.eid == self.last_sent + 1:
             self.last_sent = item.eid
@@ -211,17 +228,21 @@ class Hub:
         self.user_streams: collections.Counter[int] = collections.Counter()  # open streams per user
         self.delivered: dict[str, int] = {}  # highest event id delivered, per subscribed channel
         self._poll_task: asyncio.Task[None] | None = None
+        self._recheck_task: asyncio.Task[None] | None = None
+        self.streams_ended = 0  # streams ended because their access was revoked
 
     # --- subscriptions (on the loop) ----------------------------------------------------------
     def subscribe(self, channel: str) -> Subscriber:
         loop = asyncio.get_running_loop()
         if self.loop is not loop:
             self.loop = loop
-            self._redis_task = self._poll_task = None
+            self._redis_task = self._poll_task = self._recheck_task = None
         if self._redis_task is None and settings.REDIS_URL:
             self._redis_task = loop.create_task(self._listen_redis())
         if self._poll_task is None and settings.STREAM_POLL_SECONDS > 0:
             self._poll_task = loop.create_task(self._poll_storage())
+        if self._recheck_task is None and settings.STREAM_AUTH_RECHECK_SECONDS > 0:
+            self._recheck_task = loop.create_task(self._recheck_credentials())
         subscriber = Subscriber(channel)
         self.channels.setdefault(channel, set()).add(subscriber)
         return subscriber
@@ -236,6 +257,52 @@ class Hub:
 
     def stream_count(self) -> int:
         return sum(len(s) for s in self.channels.values())
+
+    def subscribers(self) -> list[Subscriber]:
+        return [sub for subs in self.channels.values() for sub in subs]
+
+    # --- revocation (DESIGN 12) ----------------------------------------------------------------
+    def revoke(self, message: dict[str, Any]) -> int:
+        """End the open streams whose credential matches a revocation; how many were ended."""
+        ended = 0
+        for sub in self.subscribers():
+            if not sub.ended and sub.credential is not None and sub.credential.matches(message):
+                sub.end()
+                ended += 1
+        self.streams_ended += ended
+        return ended
+
+    def revoke_threadsafe(self, message: dict[str, Any]) -> None:
+        """aep.revocation's listener in this process: called from request threads after commit."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or not self.channels:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed in between
+            loop.call_soon_threadsafe(self.revoke, message)
+
+    async def _recheck_credentials(self) -> None:
+        while True:
+            await asyncio.sleep(settings.STREAM_AUTH_RECHECK_SECONDS)
+            try:
+                await self.recheck_credentials()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("stream credential re-check failed", exc_info=True)
+
+    async def recheck_credentials(self) -> int:
+        """One batch of queries for the credentials of every open stream; end those no longer valid."""
+        open_streams = [s for s in self.subscribers() if s.credential is not None and not s.ended]
+        if not open_streams:
+            return 0
+        valid = await run_db(revocation.still_valid, {s.credential for s in open_streams})
+        ended = 0
+        for sub in open_streams:
+            if sub.credential not in valid and not sub.ended:
+                sub.end()
+                ended += 1
+        self.streams_ended += ended
+        return ended
 
     # --- delivery ----------------------------------------------------------------------------
     def deliver(self, event: StoredEvent) -> None:
@@ -275,14 +342,19 @@ class Hub:
             client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
             try:
                 pubsub = client.pubsub()
-                await pubsub.subscribe(wire.REDIS_PUBSUB_CHANNEL)
+                revocations = revocation.redis_channel()
+                await pubsub.subscribe(wire.REDIS_PUBSUB_CHANNEL, revocations)
                 backoff = 0.2
                 if lost:
                     logger.warning("Redis connection restored; re-reading missed events")
                     await self._resync()
                     lost = False
                 async for message in pubsub.listen():
-                    if message.get("type") == "message":
+                    if message.get("type") != "message":
+                        continue
+                    if _channel_name(message.get("channel")) == revocations:
+                        self._revoke_redis_message(message["data"])
+                    else:
                         self._deliver_redis_message(message["data"])
             except asyncio.CancelledError:
                 raise
@@ -304,6 +376,14 @@ class Hub:
             return
         if event.channel in self.channels:
             self.deliver(event)
+
+    def _revoke_redis_message(self, raw: bytes | str) -> None:
+        try:
+            message = revocation.decode(raw)
+        except ValueError:
+            logger.warning("ignoring a malformed revocation from Redis: %r", raw[:200])
+            return
+        self.revoke(message)
 
     async def _poll_storage(self) -> None:
         while True:
@@ -346,4 +426,9 @@ class Hub:
                 continue  # each subscriber resolves its own gap when it next reads
 
 
+def _channel_name(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 hub = Hub()
+revocation.listen(hub.revoke_threadsafe)

@@ -13,7 +13,9 @@ holds an OS thread and a database connection for every open stream. Here:
 - the first event is `connected`, whose `id:` is the position the stream starts from; then come the
   events after `Last-Event-ID` (header) or `?lastEventId=` (pages), then live events, in id order,
   none twice;
-- `: keep-alive` comments every `STREAM_KEEPALIVE_SECONDS` keep idle connections open through proxies.
+- `: keep-alive` comments every `STREAM_KEEPALIVE_SECONDS` keep idle connections open through proxies;
+- the stream is registered with its credential (aep.revocation): when that access is revoked, or
+  found gone by the hub's periodic re-check, the hub ends the stream and a reconnect is refused.
 
 Behind Pushpin (GRIP_URL and GRIP_KEY set, request signed by Pushpin: see live.grip) the same checks
 and the same first bytes are sent as one response with hold instructions, and Pushpin holds the
@@ -38,6 +40,7 @@ from django.db import DatabaseError
 from aep.authentication import authenticate_request
 from aep.errors import error_response
 from aep.metrics import plan_streams_open
+from aep.revocation import credential_of, token_valid
 from aep.tenancy import resolve_request_org
 from live import grip, sse
 from live.channels import ChannelType, Route, route
@@ -204,7 +207,7 @@ async def stream_app(scope: dict[str, Any], receive: Any, send: Any, stream_rout
     subscriber = hub.subscribe(req.channel) if req.key is not None else None
     try:
         try:
-            user, _org, current = await authorize_or_deny(req, start is None)
+            user, org, current = await authorize_or_deny(req, start is None)
             if hub.user_streams[user.pk] >= settings.MAX_STREAMS_PER_USER:
                 raise StreamDenied(
                     429,
@@ -215,6 +218,7 @@ async def stream_app(scope: dict[str, Any], receive: Any, send: Any, stream_rout
             await _send_json(send, denied)
             return
         assert subscriber is not None  # a malformed key is refused by the channel's authorize
+        subscriber.credential = credential_of(req.request, user, org.id)
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         if scope["method"] == "HEAD":
             await send({"type": "http.response.body", "body": b""})
@@ -275,6 +279,16 @@ async def _until_disconnect(receive: Any) -> None:
         pass
 
 
+async def _end_response(send: Any, sub: Subscriber) -> None:
+    """Finish the response of a stream whose access was revoked, once a write the hub started is
+    done (ASGI sends of one response must not overlap). The client's reconnect is then refused."""
+    for _ in range(100):
+        if not sub.busy:
+            break
+        await asyncio.sleep(0.01)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 async def _serve(
     receive: Any, send: Any, req: StreamRequest, sub: Subscriber, start: int | None, current: int
 ) -> None:
@@ -288,11 +302,11 @@ async def _serve(
         if start is not None:
             await stream.catch_up()
         sub.busy -= 1
-        while not disconnected.done():
+        while not disconnected.done() and not sub.ended:
             # From here on the hub writes in-order events itself; this loop handles the rest.
             sub.html, sub.sender = req.html, send
             await sub.wait(loop, disconnected, settings.STREAM_KEEPALIVE_SECONDS)
-            if disconnected.done():
+            if disconnected.done() or sub.ended:
                 break
             if sub.busy:
                 continue
@@ -304,6 +318,8 @@ async def _serve(
                     await stream.write(sse.KEEPALIVE)
             finally:
                 sub.busy -= 1
+        if sub.ended and not disconnected.done():
+            await _end_response(send, sub)
     except OSError:
         pass  # the client went away mid-write
     except DatabaseError:
@@ -316,9 +332,13 @@ async def _serve(
 
 
 # --- Behind Pushpin (GRIP) ---------------------------------------------------------------------------
-def _next_link_user(user_id: int) -> Any:
-    user = get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+def _next_link_user(claims: dict[str, Any]) -> Any:
+    """The user a next link names; refused when inactive, or when the link names an API token
+    that was revoked or has expired since (the org is checked by `authorize` next)."""
+    user = get_user_model()._default_manager.filter(pk=claims["u"], is_active=True).first()
     if user is None:
+        raise StreamDenied(401, INVALID_LINK)
+    if "t" in claims and not token_valid(token=claims["t"], user=user.pk):
         raise StreamDenied(401, INVALID_LINK)
     return user
 
@@ -343,10 +363,15 @@ async def _serve_grip(send: Any, req: StreamRequest, start: int | None) -> None:
         last = grip.parse_grip_last(req.grip_last).get(grip.grip_channel(req.channel, req.html), "")
         start = int(last) if last.isdigit() else None
         try:
-            user = await run_db(_next_link_user, claims["u"])
+            user = await run_db(_next_link_user, claims)
         except DatabaseError as exc:
             raise StreamDenied.from_error(exc) from None
     user, org, current = await authorize_or_deny(req, start is None, user)
+    if is_next_link:  # the credential the link carries (see live.grip.make_next_token)
+        token, session = claims.get("t"), claims.get("s")
+    else:
+        credential = credential_of(req.request, user, org.id)
+        token, session = credential.token, credential.session
     last_id = current if start is None else start
     chunks = [] if is_next_link else [control_frame(req, "connected", last_id, retry=True)]
     if start is not None:
@@ -363,6 +388,8 @@ async def _serve_grip(send: Any, req: StreamRequest, start: int | None) -> None:
         channel=req.channel,
         org_id=org.id,
         html=req.html,
+        token=token,
+        session=session,
     )
     headers = grip.hold_headers(
         channel=req.channel,
@@ -370,6 +397,7 @@ async def _serve_grip(send: Any, req: StreamRequest, start: int | None) -> None:
         last_id=last_id,
         link=link,
         keepalive_seconds=settings.STREAM_KEEPALIVE_SECONDS,
+        revoke_on=grip.revoke_channels(user=user.pk, org=org.id, token=token, session=session),
     )
     await send(
         {

@@ -40,8 +40,10 @@ def org_of_plan(*, plan_id: uuid.UUID | str, orgs: list[Organization]) -> Organi
         plan_uuid = _as_uuid(plan_id)
     except NotFound:
         return None
-    plan = LivePlan.objects.filter(id=plan_uuid, org__in=orgs).select_related("org").first()
-    return plan.org if plan is not None else None
+    org_id = (
+        LivePlan.objects.filter(id=plan_uuid, org__in=orgs).values_list("org_id", flat=True).first()
+    )
+    return next((org for org in orgs if org.id == org_id), None)  # the caller's, role and all
 
 
 STEP_FIELDS = (

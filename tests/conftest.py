@@ -2,6 +2,7 @@
 
 - alice: member of org A        - bob: member of org B only
 - carol: member of A and B      - sam: staff, member of org B only
+- vic: viewer in org A          - ada: admin of org A
 """
 
 from __future__ import annotations
@@ -73,6 +74,22 @@ def carol(org_a, org_b):  # type: ignore[no-untyped-def]
 def sam(org_b):  # type: ignore[no-untyped-def]
     user = UserFactory(username="sam", is_staff=True, is_superuser=True)
     MembershipFactory(user=user, org=org_b)
+    return user
+
+
+@pytest.fixture
+def vic(org_a):  # type: ignore[no-untyped-def]
+    """A viewer in org A: reads everything there, writes nothing (DESIGN 12)."""
+    user = UserFactory(username="vic", first_name="Vic")
+    MembershipFactory(user=user, org=org_a, role="viewer")
+    return user
+
+
+@pytest.fixture
+def ada(org_a):  # type: ignore[no-untyped-def]
+    """An admin of org A: manages its members and invitations."""
+    user = UserFactory(username="ada", first_name="Ada")
+    MembershipFactory(user=user, org=org_a, role="admin")
     return user
 
 

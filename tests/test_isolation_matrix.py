@@ -2,7 +2,8 @@
 asked for org A's objects by everyone who must not get them, each expecting one precise status.
 
 Personas (tests/conftest.py): nobody (no credentials), a bad token, bob (org B only), carol (A and B,
-but acting for org B), sam (staff and superuser, org B only). Org A's data is plan_a (two steps) and a
+but acting for org B), sam (staff and superuser, org B only); and vic, a viewer in org A, whose every
+write is refused (403) and whose reads are allowed. Org A's data is plan_a (two steps) and a
 second plan of org A archived into a memory node ("Zanzibar ..."); org B has a plan and a "Zanzibar"
 memory node of its own, so B's lists and searches return something, just nothing of A.
 
@@ -10,6 +11,8 @@ Every request of the matrix checks: the status; that no title, step text or id o
 (the name of org A as well for users who are not in it); and that nothing was written (rows of plans,
 steps, audit, events, memory nodes and edges, idempotency records, and every plan's state, before and
 after). Writes that are allowed (a member of B starting a plan in B) are checked to land in org B.
+API tokens are the user's own, not the org's: nobody lists, revokes or (with a token) makes one for
+another user.
 
 Control requests (alice, a member of A) show that the same checks see org A's data when it is there.
 
@@ -34,10 +37,9 @@ import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
 from django_eventstream.models import Event
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from aep.models import AuditLog, IdempotencyRecord, Organization
+from aep.models import ApiToken, AuditLog, IdempotencyRecord, Membership, Organization
 from aep.tenancy import SESSION_ORG_KEY
 from memory_graph.models import MemoryEdge, MemoryNode
 from plans import services
@@ -116,9 +118,19 @@ def people(committed_db: None) -> dict[str, Any]:
         sam = UserFactory(username="sam", is_staff=True, is_superuser=True)
     for user, org in ((alice, org_a), (bob, org_b), (carol, org_a), (carol, org_b), (sam, org_b)):
         MembershipFactory(user=user, org=org)
-    for user in (alice, bob, carol, sam):
+    vic = UserFactory(username="vic")  # a viewer in org A: reads A, writes nothing
+    MembershipFactory(user=vic, org=org_a, role="viewer")
+    for user in (alice, bob, carol, sam, vic):
         token_for(user)
-    return {"org_a": org_a, "org_b": org_b, "alice": alice, "bob": bob, "carol": carol, "sam": sam}
+    return {
+        "org_a": org_a,
+        "org_b": org_b,
+        "alice": alice,
+        "bob": bob,
+        "carol": carol,
+        "sam": sam,
+        "vic": vic,
+    }
 
 
 def _archive(org: Any, user: Any, title: str, steps: list[str]) -> MemoryNode:
@@ -149,6 +161,7 @@ class World:
     node_b: MemoryNode
     users: dict[str, Any]
     sessions: dict[str, str]  # username -> a committed session key (the stream reads it in daphne)
+    token_a: ApiToken  # alice's API token (user-scoped, not org-scoped: nobody else may touch it)
 
     @property
     def org_a_secrets(self) -> list[str]:
@@ -166,6 +179,7 @@ class World:
             str(self.node_a.id),
             self.node_a.id.hex,
             "Alice Archer",  # the owner of org A's steps
+            self.token_a.prefix,  # alice's token, as lists show it
         ]
 
     def assert_no_org_a_data(self, body: str, *, member_of_a: bool = False) -> None:
@@ -189,13 +203,14 @@ def world(people: dict[str, Any], archived_node_a: MemoryNode, archived_node_b: 
     plan_a.refresh_from_db()
     plan_b = services.start_plan(org=org_b, user=bob, title="Secret B plan")
     services.add_step(org=org_b, user=bob, plan_id=plan_b.id, text="B-only step")
-    users = {name: people[name] for name in ("alice", "bob", "carol", "sam")}
+    users = {name: people[name] for name in ("alice", "bob", "carol", "sam", "vic")}
     sessions = {}
     for name in ("bob", "carol", "sam"):
         client = Client()
         client.force_login(users[name])
         sessions[name] = client.cookies["sessionid"].value
-    return World(plan_a, archived_node_a, plan_b, archived_node_b, users, sessions)
+    token_a = ApiToken.objects.get(user=alice)
+    return World(plan_a, archived_node_a, plan_b, archived_node_b, users, sessions, token_a)
 
 
 def rows() -> dict[str, Any]:
@@ -224,7 +239,7 @@ def rows() -> dict[str, Any]:
         "nodes": sorted((str(i), o) for i, o in MemoryNode.objects.values_list("id", "org_id")),
         "edges": MemoryEdge.objects.count(),
         "idempotency": IdempotencyRecord.objects.count(),
-        "tokens": Token.objects.count(),
+        "tokens": ApiToken.objects.count(),
     }
 
 
@@ -271,7 +286,13 @@ API_ENDPOINTS: dict[str, tuple[str, str, dict[str, str] | None]] = {
     "POST /api/plan/start": ("post", "/api/plan/start", {"title": "Intruder plan"}),
     "GET /api/memory/search": ("get", f"/api/memory/search?q={SEARCH_WORD}", None),
     "GET /api/memory/nodes/{A node}": ("get", "/api/memory/nodes/{node}", None),
+    "GET /api/org/members": ("get", "/api/org/members", None),
+    # A user's own tokens (DESIGN 12): not org-scoped; nobody reaches another user's token.
+    "GET /api/tokens": ("get", "/api/tokens", None),
+    "POST /api/tokens": ("post", "/api/tokens", {"name": "Intruder token"}),
+    "DELETE /api/tokens/{alice's}": ("delete", "/api/tokens/{token}", None),
 }
+USER_SCOPED = {"GET /api/tokens": 200, "POST /api/tokens": 403, "DELETE /api/tokens/{alice's}": 404}
 ON_A_OBJECT = {
     "GET /api/plan/{A}",
     "POST /api/plan/step",
@@ -289,6 +310,8 @@ def api_status(persona: str, endpoint: str) -> int:
     user, org = API_PERSONAS[persona]
     if user in (None, "bad-token"):
         return 401
+    if endpoint in USER_SCOPED:  # POST: a token cannot make tokens; DELETE: not your token
+        return USER_SCOPED[endpoint]
     if org == "org-a":
         return 403  # bob and sam are not members of org A: refused before anything is looked up
     return 404 if endpoint in ON_A_OBJECT else 200  # acting for org B: A's objects do not exist
@@ -315,7 +338,7 @@ def api_client(world: World, user: str | None, org: str | None) -> APIClient:
 def api_call(client: APIClient, world: World, endpoint: str) -> Any:
     method, path, body = API_ENDPOINTS[endpoint]
     step = world.plan_a.steps.order_by("position").first()
-    url = path.format(plan=world.plan_a.id, node=world.node_a.id, step=step.id)
+    url = path.format(plan=world.plan_a.id, node=world.node_a.id, step=step.id, token=world.token_a.pk)
     if method in ("get", "delete"):
         return getattr(client, method)(url)
     data = {k: v.format(plan=world.plan_a.id) if isinstance(v, str) else v for k, v in (body or {}).items()}
@@ -355,6 +378,13 @@ def test_api(world: World, persona: str, endpoint: str, status: int, record_prop
         created = LivePlan.objects.get(id=data["plan_id"])
         assert created.org_id == "org-b" and created.title == "Intruder plan"
         assert org_a_rows() == before_a, "a write for org B touched org A"
+    elif endpoint == "GET /api/org/members":
+        assert {m["username"] for m in data["members"]} == {"bob", "carol", "sam"}  # org B's
+        assert rows() == before
+    elif endpoint == "GET /api/tokens":
+        own = set(ApiToken.objects.filter(user=world.users[user]).values_list("pk", flat=True))
+        assert {t["id"] for t in data["tokens"]} == own and world.token_a.pk not in own
+        assert rows() == before
     else:  # pragma: no cover - every 200 is one of the above
         pytest.fail(f"unexpected 200 for {endpoint}")
 
@@ -369,6 +399,34 @@ def test_api_control_member_of_a_sees_it(world: World, endpoint: str) -> None:
     CONTROLS["api"] += 1
     assert response.status_code == 200, response.content
     world.assert_shows_org_a_data(response.content.decode())
+
+
+# The viewer persona: vic, a viewer in org A, reads all of A and writes nothing (DESIGN 12).
+VIEWER_WRITES = [
+    e for e, (method, _, _) in API_ENDPOINTS.items() if method == "post" and e not in USER_SCOPED
+]
+VIEWER_READS = [e for e, (method, _, _) in API_ENDPOINTS.items() if method == "get" and e not in USER_SCOPED]
+
+
+@pytest.mark.parametrize("endpoint", VIEWER_WRITES)
+def test_api_viewer_of_a_cannot_write(world: World, endpoint: str, record_property: Any) -> None:
+    before = rows()
+    response = api_call(api_client(world, "vic", "org-a"), world, endpoint)
+    counted("api", record_property)
+    assert response.status_code == 403, response.content
+    assert set(response.json()) == {"detail"} and "viewer" in response.json()["detail"]
+    assert rows() == before, "a viewer's write wrote something"
+
+
+@pytest.mark.parametrize("endpoint", VIEWER_READS)
+def test_api_viewer_of_a_reads(world: World, endpoint: str, record_property: Any) -> None:
+    before = rows()
+    response = api_call(api_client(world, "vic", "org-a"), world, endpoint)
+    counted("api", record_property)
+    assert response.status_code == 200, response.content
+    if endpoint != "GET /api/org/members":
+        world.assert_shows_org_a_data(response.content.decode())
+    assert rows() == before
 
 
 # --- the live stream (a real daphne, one for the session: tests/servers.py) -----------------------------
@@ -443,6 +501,16 @@ def test_stream_control_member_of_a_is_connected(daphne: LiveServer, world: Worl
         assert s.next_event().json == {"type": "connected", "plan_id": str(world.plan_a.id)}
 
 
+@pytest.mark.live
+def test_stream_viewer_of_a_is_connected(daphne: LiveServer, world: World) -> None:
+    """Every role reads: a viewer's stream is open like a member's."""
+    headers = stream_headers(world, "vic", "org-a")
+    with SseStream(f"{daphne.url}/api/plan/{world.plan_a.id}/stream", headers=headers) as s:
+        CONTROLS["stream"] += 1
+        assert s.status_code == 200
+        assert s.next_event().json == {"type": "connected", "plan_id": str(world.plan_a.id)}
+
+
 # --- server-rendered pages (the org comes from the session, chosen with POST /org/switch) ------------
 
 PAGE_PERSONAS = ["anonymous", "bob", "carol@org-b", "sam"]
@@ -471,6 +539,12 @@ PAGE_ENDPOINTS: dict[str, tuple[str, str, dict[str, str] | None, dict[str, str],
         200,
     ),
     "GET /memory/{A node}": ("get", "/memory/{node}", None, {}, 404),
+    # Accounts (DESIGN 12): one's own tokens; members and invitations for org admins only.
+    "GET /settings/tokens": ("get", "/settings/tokens", None, {}, 200),
+    "POST /settings/tokens/{alice's}/revoke": ("post", "/settings/tokens/{token}/revoke", {}, {}, 302),
+    "GET /org/members": ("get", "/org/members", None, {}, 403),
+    "POST /org/members/invite": ("post", "/org/members/invite", {"role": "admin"}, {}, 403),
+    "POST /org/members/{alice's}/remove": ("post", "/org/members/{membership}/remove", {}, {}, 403),
 }
 
 PAGE_MATRIX = [
@@ -499,7 +573,10 @@ def login_redirect(login_url: str, path: str) -> str:
 @pytest.mark.parametrize(("persona", "endpoint"), PAGE_MATRIX)
 def test_page(world: World, persona: str, endpoint: str, record_property: Any) -> None:
     method, path, data, extra, member_status = PAGE_ENDPOINTS[endpoint]
-    url = path.format(plan=world.plan_a.id, node=world.node_a.id)
+    membership = Membership.objects.get(user=world.users["alice"], org_id="org-a").pk
+    url = path.format(
+        plan=world.plan_a.id, node=world.node_a.id, token=world.token_a.pk, membership=membership
+    )
     client = page_client(world, persona)
     before = rows()
 
@@ -513,6 +590,7 @@ def test_page(world: World, persona: str, endpoint: str, record_property: Any) -
     body = response.content.decode()
     world.assert_no_org_a_data(body, member_of_a=persona.startswith("carol"))
     assert rows() == before, "a page request wrote something"
+    assert Membership.objects.filter(pk=membership).exists()
     if persona == "anonymous":
         assert response.status_code == 302
         assert response["Location"] == login_redirect("/accounts/login/", url)

@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from aep.models import AuditLog, Membership
+from aep import revocation
+from aep.accounts import tokens
+from aep.models import ApiToken, AuditLog, Membership
 from memory_graph.models import MemoryNode
 from plans import services
 from plans.models import LivePlan
@@ -175,3 +178,53 @@ def test_membership_admin_filters(admin_client: Client, alice: Any, bob: Any) ->
     html = admin_client.get("/admin/aep/membership/?org__id__exact=org-a").content.decode()
     assert "alice" in html and "bob in" not in html
     assert Membership.objects.count() >= 3
+
+
+# --- accounts (DESIGN 12) ------------------------------------------------------------------------------
+TOKENS = "/admin/aep/apitoken/"
+
+
+def test_no_plaintext_token_admin_and_tokens_show_no_secret(admin_client: Client, alice: Any) -> None:
+    assert not [m for m in admin.site._registry if m._meta.app_label == "authtoken"]
+    token, secret = tokens.token_create(user=alice, name="laptop")
+    listing = admin_client.get(TOKENS).content.decode()
+    page = admin_client.get(f"{TOKENS}{token.pk}/change/").content.decode()
+    for html in (listing, page):
+        assert "laptop" in html and token.prefix in html
+        assert secret not in html and token.digest not in html
+
+
+def test_deleting_a_token_in_the_admin_revokes_it_through_the_service(
+    admin_client: Client, alice: Any
+) -> None:
+    token, _secret = tokens.token_create(user=alice, name="laptop")
+    response = admin_client.post(f"{TOKENS}{token.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not ApiToken.objects.exists()
+    assert AuditLog.objects.filter(action="TOKEN_REVOKE", resource_id=str(token.pk)).exists()
+
+
+def test_deactivating_a_user_in_the_admin_announces_it(
+    admin_client: Client, alice: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    heard: list[dict[str, Any]] = []
+    revocation.listen(heard.append)
+    try:
+        page = admin_client.get(f"/admin/auth/user/{alice.pk}/change/")
+        form = page.context["adminform"].form
+        data = {k: v for k, v in form.initial.items() if v is not None and k not in ("password", "is_active")}
+        data.update(
+            {"groups": [], "user_permissions": [], "date_joined_0": "2026-01-01", "date_joined_1": "00:00"}
+        )
+        data.pop("date_joined", None)
+        data.pop("last_login", None)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(f"/admin/auth/user/{alice.pk}/change/", data)
+        assert response.status_code == 302, (
+            response.context["adminform"].form.errors if response.context else ""
+        )
+    finally:
+        revocation._listeners.remove(heard.append)
+    alice.refresh_from_db()
+    assert not alice.is_active
+    assert {"user": alice.pk} in heard

@@ -7,10 +7,10 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from aep.models import Membership, Organization
+from aep.accounts.keys import digest
+from aep.models import ApiToken, Membership, Organization
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 User = get_user_model()
@@ -34,7 +34,9 @@ class TestCreateApiToken:
     def test_creates_user_orgs_memberships_and_prints_the_token_last(self):
         lines = run("dana", "--org", "x", "--org", "y")
         dana = User.objects.get(username="dana")
-        assert lines[-1] == Token.objects.get(user=dana).key
+        token = ApiToken.objects.get(user=dana)
+        assert token.digest == digest(lines[-1])  # only the hash is stored
+        assert lines[-1].startswith("aep_")
         assert set(Organization.objects.values_list("id", flat=True)) == {"x", "y"}
         assert set(Membership.objects.filter(user=dana).values_list("org_id", flat=True)) == {"x", "y"}
         assert not dana.has_usable_password()
@@ -48,19 +50,29 @@ class TestCreateApiToken:
             assert [p["title"] for p in listed["plans"]] == [f"in {org}"]
         assert api(token, "z").get("/api/plan/list").status_code == 403
 
-    def test_running_it_again_is_idempotent(self):
+    def test_running_it_again_creates_nothing_but_a_new_token(self):
+        """The secret of a token is shown once (only its hash is kept), so a second run cannot print
+        the first token again: it makes another one, and both work."""
         first = run("dana", "--org", "x", "--org", "y")
         second = run("dana", "--org", "x", "--org", "y")
-        assert second[-1] == first[-1]
-        assert second == [first[-1]]  # nothing left to create, only the token is printed
+        assert second[-1] != first[-1]
+        assert len(second) == 2  # nothing left to create: the new token's summary and the token
         assert User.objects.filter(username="dana").count() == 1
         assert Membership.objects.filter(user__username="dana").count() == 2
         assert Organization.objects.count() == 2
-        assert Token.objects.filter(user__username="dana").count() == 1
+        assert ApiToken.objects.filter(user__username="dana").count() == 2
+        for token in (first[-1], second[-1]):
+            assert api(token, "x").get("/api/plan/list").status_code == 200
+
+    def test_name_and_expiry(self):
+        run("dana", "--org", "x", "--name", "ci", "--expires-in-days", "3")
+        token = ApiToken.objects.get(user__username="dana")
+        assert token.name == "ci"
+        assert 2.9 < (token.expires_at - token.created_at).total_seconds() / 86400 <= 3
 
     def test_adding_an_org_later_keeps_the_token_and_existing_memberships(self):
         token = run("dana", "--org", "x")[-1]
-        assert run("dana", "--org", "x", "--org", "y")[-1] == token
+        run("dana", "--org", "x", "--org", "y")
         assert set(Membership.objects.filter(user__username="dana").values_list("org_id", flat=True)) == {
             "x",
             "y",
@@ -72,7 +84,7 @@ class TestCreateApiToken:
         user = UserFactory(username="dana")
         MembershipFactory(user=user, org=org)
         token = run("dana", "--org", "x")[-1]
-        assert Token.objects.get(user=user).key == token
+        assert ApiToken.objects.get(user=user).digest == digest(token)
         assert Organization.objects.get(id="x").name == "Existing X"
         assert user.check_password("pw-for-tests")  # an existing password is left alone
         assert Membership.objects.filter(user=user).count() == 1
@@ -86,7 +98,7 @@ class TestCreateApiToken:
         assert "org" in str(excinfo.value).lower()
         assert not User.objects.filter(username="dana").exists()
         assert not Organization.objects.exists()
-        assert not Token.objects.exists()
+        assert not ApiToken.objects.exists()
 
     def test_org_is_required(self):
         with pytest.raises(CommandError):

@@ -211,8 +211,8 @@ class FakePubSub:
     def __init__(self, script: list[Any]) -> None:
         self.script = script
 
-    async def subscribe(self, name: str) -> None:
-        assert name == wire.REDIS_PUBSUB_CHANNEL
+    async def subscribe(self, *names: str) -> None:
+        assert wire.REDIS_PUBSUB_CHANNEL in names  # and aep.revocation's channel
 
     async def listen(self) -> Any:
         for item in self.script:

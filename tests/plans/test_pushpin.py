@@ -27,7 +27,7 @@ import jwt
 import pytest
 from asgiref.sync import async_to_sync
 
-from aep.models import Membership
+from aep.models import ApiToken, Membership
 from live import grip
 from live.hub import EncodedEvent
 from live.storage import StoredEvent
@@ -291,6 +291,11 @@ def link_of(headers: dict[str, str]) -> str:
     return value[1 : value.index(">")]
 
 
+def plan_channel_of(headers: dict[str, str]) -> str:
+    """The plan's channel in a hold's Grip-Channel (the revocation channels follow it)."""
+    return headers["grip-channel"].split(", ")[0]
+
+
 class TestGripResponse:
     def test_hold_instructions_and_first_bytes(self, grip_settings, alice, org_a, plan_a) -> None:  # type: ignore[no-untyped-def]
         path = f"/api/plan/{plan_a.id}/stream"
@@ -298,7 +303,10 @@ class TestGripResponse:
         assert status == 200
         assert headers["content-type"].startswith("text/event-stream")
         assert headers["grip-hold"] == "stream"
-        assert headers["grip-channel"] == f"plan-{plan_a.id}; prev-id=2"
+        plan_channel, *revoke_on = headers["grip-channel"].split(", ")
+        assert plan_channel == f"plan-{plan_a.id}; prev-id=2"
+        token = ApiToken.objects.get(user=alice).pk
+        assert revoke_on == grip.revoke_channels(user=alice.pk, org="org-a", token=token)  # DESIGN 12
         assert headers["grip-keep-alive"] == ": keep-alive\\n\\n; format=cstring; timeout=15"
         assert link_of(headers).startswith(f"{path}/grip/")
         assert int(headers["content-length"]) == len(body)
@@ -310,7 +318,7 @@ class TestGripResponse:
     ) -> None:  # type: ignore[no-untyped-def]
         headers = {**auth(alice, org_a), "Grip-Sig": sig(), "Last-Event-ID": f"plan-{plan_a.id}:1"}
         status, out, body = call_stream(f"/api/plan/{plan_a.id}/stream", headers)
-        assert status == 200 and out["grip-channel"] == f"plan-{plan_a.id}; prev-id=2"
+        assert status == 200 and plan_channel_of(out) == f"plan-{plan_a.id}; prev-id=2"
         text = body.decode()
         assert text.count("\n\n") == 2 and f"id: plan-{plan_a.id}:1\n" in text  # connected at 1
         assert "Write the migration" in text and "Design the token schema" not in text
@@ -321,12 +329,12 @@ class TestGripResponse:
         Event.objects.filter(channel=f"plan-{plan_a.id}", eid=1).delete()
         headers = {**auth(alice, org_a), "Grip-Sig": sig(), "Last-Event-ID": f"plan-{plan_a.id}:0"}
         _status, out, body = call_stream(f"/api/plan/{plan_a.id}/stream", headers)
-        assert '"type":"reset"' in body.decode() and out["grip-channel"].endswith("prev-id=2")
+        assert '"type":"reset"' in body.decode() and plan_channel_of(out).endswith("prev-id=2")
 
     def test_html_subscribers_use_their_own_channel(self, grip_settings, alice, org_a, plan_a) -> None:  # type: ignore[no-untyped-def]
         headers = {**auth(alice, org_a), "Grip-Sig": sig(), "Last-Event-ID": f"plan-{plan_a.id}:1"}
         _status, out, body = call_stream(f"/api/plan/{plan_a.id}/stream", headers, "html=1")
-        assert out["grip-channel"] == f"plan-{plan_a.id}~html; prev-id=2"
+        assert plan_channel_of(out) == f"plan-{plan_a.id}~html; prev-id=2"
         assert b"event: step_html" in body
 
     def test_a_bad_signature_is_served_directly_without_instructions(
@@ -373,7 +381,7 @@ class TestGripResponse:
         text = body.decode()
         assert "connected" not in text and "retry:" not in text
         assert f"id: {channel}:3\n" in text and '"text":"missed"' in text and text.count("\n\n") == 1
-        assert headers["grip-channel"] == f"{channel}; prev-id=3"
+        assert plan_channel_of(headers) == f"{channel}; prev-id=3"
         assert link_of(headers).startswith(f"/api/plan/{plan_a.id}/stream/grip/")
 
     def test_next_link_needs_pushpins_signature_its_grip_last_and_a_valid_token(

@@ -61,9 +61,10 @@ class PlanController implements vscode.Disposable {
   }
 
   async setApiToken(): Promise<void> {
+    const server = vscode.workspace.getConfiguration("aep").get<string>("serverUrl", "http://localhost:8000");
     const value = await vscode.window.showInputBox({
       title: "AEP: Set API Token",
-      prompt: "Paste your AEP API token (python manage.py create_api_token USERNAME --org ORG prints one). Leave empty to remove the stored token.",
+      prompt: `Paste your AEP API token (make one at ${server.replace(/\/+$/, "")}/settings/tokens). Leave empty to remove the stored token.`,
       password: true,
       ignoreFocusOut: true,
     });
