@@ -40,9 +40,7 @@ def org_of_plan(*, plan_id: uuid.UUID | str, orgs: list[Organization]) -> Organi
         plan_uuid = _as_uuid(plan_id)
     except NotFound:
         return None
-    org_id = (
-        LivePlan.objects.filter(id=plan_uuid, org__in=orgs).values_list("org_id", flat=True).first()
-    )
+    org_id = LivePlan.objects.filter(id=plan_uuid, org__in=orgs).values_list("org_id", flat=True).first()
     return next((org for org in orgs if org.id == org_id), None)  # the caller's, role and all
 
 

@@ -678,3 +678,19 @@ def test_no_template_syntax_leaks_into_pages(alice: Any, plan_a: Any) -> None:
 def test_500_page_renders_without_a_request(db: Any) -> None:
     html = render_to_string("500.html")
     assert "Something went wrong" in html
+
+
+def test_a_viewer_sees_the_plan_without_write_controls_and_cannot_change_it(
+    vic: Any, plan_a: Any, db_state: Any
+) -> None:
+    client = login(vic)
+    html = client.get(plan_url(plan_a)).content.decode()
+    assert 'class="steps-section read-only"' in html  # the step controls are hidden (app.css)
+    assert "Edit Plan" not in html and "Archive Plan" not in html and 'id="add-step-form"' not in html
+    step = plan_a.steps.order_by("position").first()
+    before = db_state()
+    for action in ("done", "move", "delete", "restore", "update"):
+        response = client.post(f"/plan/{plan_a.id}/steps/{step.id}/{action}", {"done": "true", "text": "x"})
+        assert response.status_code == 403, action
+    assert client.post(f"/plan/{plan_a.id}/edit", {"title": "x"}).status_code == 403
+    assert db_state() == before
