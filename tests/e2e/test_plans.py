@@ -184,7 +184,7 @@ def test_a_step_committed_between_render_and_connect_is_not_lost(
     expect(steps_of(page)).to_have_count(1)
 
 
-def test_the_archived_toggle_shows_archived_plans_only(
+def test_the_archived_toggle_adds_archived_plans_beside_the_active_ones(
     logged_in: Any, live_daphne: Any, tester: Any, org_a: Any
 ) -> None:
     services.start_plan(org=org_a, user=tester, title="Still going")
@@ -199,13 +199,14 @@ def test_the_archived_toggle_shows_archived_plans_only(
     toggle = page.get_by_role("switch", name="Show Archived")
     toggle.check()
     expect(page).to_have_url(f"{live_daphne.url}/plans?archived=1")
-    expect(cards).to_have_count(1)
-    expect(cards).to_contain_text("All done")
-    expect(cards.locator(".badge-archived")).to_have_text("Archived")
+    expect(cards).to_have_count(2)
+    expect(cards.nth(0)).to_contain_text("Still going")  # active first
+    expect(cards.nth(1)).to_contain_text("All done")
+    expect(cards.locator(".badge-archived")).to_have_text(["Archived"])
 
     toggle.uncheck()
-    expect(cards).to_contain_text("Still going")
     expect(cards).to_have_count(1)
+    expect(cards).to_contain_text("Still going")
 
 
 def test_archived_while_watching_turns_the_page_read_only(
@@ -215,6 +216,7 @@ def test_archived_while_watching_turns_the_page_read_only(
     watcher, archiver = logged_in(tester), logged_in(partner)
     watcher.goto(f"{live_daphne.url}/plan/{plan.id}")
     wait_live(watcher)
+    watcher.get_by_label("Step", exact=True).fill("A draft I am still writing")
     # Archived through the server (another browser), whose process publishes the event: a service
     # called here, in the test process, would only store it (no Redis between the two processes).
     archiver.goto(f"{live_daphne.url}/plan/{plan.id}")
@@ -223,7 +225,11 @@ def test_archived_while_watching_turns_the_page_read_only(
     expect(archiver).to_have_url(f"{live_daphne.url}/plans")
 
     expect(watcher.get_by_text("This plan is archived.")).to_be_visible(timeout=3000)
-    expect(watcher.locator("#add-step-form")).to_have_count(0)
+    # The draft stays visible (to copy), with a notice; it can no longer be sent.
+    form = watcher.locator("#add-step-form")
+    expect(form).to_contain_text("This plan was archived while you were writing")
+    expect(form.get_by_label("Step", exact=True)).to_have_value("A draft I am still writing")
+    expect(form.get_by_role("button", name="Add Step")).to_be_disabled()
     expect(watcher.get_by_role("button", name="Archive Plan")).to_have_count(0)
     expect(watcher.locator("#plan-header-actions .badge-archived")).to_have_text("Archived")
     expect(watcher.locator("#live-indicator")).to_have_text("Archived")
@@ -249,3 +255,34 @@ def test_connection_banner_when_the_server_goes_away_and_comes_back(
     wait_live(page)
     expect(steps_of(page)).to_have_count(1)  # replayed after the reconnect
     expect(steps_of(page)).to_contain_text("Added while you were away")
+
+
+def test_a_step_that_cannot_be_sent_says_so_and_keeps_the_text(
+    logged_in: Any, live_daphne: Any, tester: Any, org_a: Any
+) -> None:
+    plan = services.start_plan(org=org_a, user=tester, title="Offline")
+    page = logged_in(tester)
+    page.goto(f"{live_daphne.url}/plan/{plan.id}")
+    wait_live(page)
+    page.route("**/step", lambda route: route.abort("connectionrefused"))  # the server is away
+    add_step(page, "Written while offline")
+    form = page.locator("#add-step-form")
+    expect(form).to_contain_text("Not sent: the server cannot be reached")
+    expect(form.get_by_label("Step", exact=True)).to_have_value("Written while offline")
+    page.unroute("**/step")
+    form.get_by_role("button", name="Add Step").click()
+    expect(steps_of(page)).to_have_count(1)
+    expect(form).not_to_contain_text("Not sent")
+    assert PlanStep.objects.filter(plan=plan, text="Written while offline").count() == 1
+
+
+def test_copy_link_copies_the_plans_address(
+    logged_in: Any, live_daphne: Any, tester: Any, org_a: Any
+) -> None:
+    plan = services.start_plan(org=org_a, user=tester, title="Share me")
+    page = logged_in(tester)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_daphne.url)
+    page.goto(f"{live_daphne.url}/plan/{plan.id}")
+    page.get_by_role("button", name="Copy link").click()
+    expect(page.get_by_role("button", name="Link copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == f"{live_daphne.url}/plan/{plan.id}"
