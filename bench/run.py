@@ -1098,12 +1098,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_sizes(args: argparse.Namespace) -> Sizes:
     sizes = Sizes(**asdict(FULL if args.mode == "full" else QUICK))
     if args.subscribers is not None:
-        sizes.a_subscribers = sizes.b_plans = args.subscribers
+        sizes.a_subscribers = sizes.b_plans = sizes.f_subscribers = args.subscribers
     if args.rate is not None:
         sizes.a_rate = sizes.b_rate = args.rate
     if args.duration is not None:
         sizes.a_duration = sizes.b_duration = sizes.c_duration = args.duration
-        sizes.d_duration = sizes.d_get_duration = args.duration
+        sizes.d_duration = sizes.d_get_duration = sizes.f_duration = args.duration
     if args.open_rate is not None:
         sizes.open_rate = args.open_rate
     if args.soak_seconds is not None:

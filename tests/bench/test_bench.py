@@ -236,7 +236,7 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
     result = json.loads(out.read_text())
     assert result["check"] == {"ok": True, "failures": []}
-    assert result["scenarios"] == ["a", "b", "c", "d"]
+    assert result["scenarios"] == ["a", "b", "c", "d", "f"]
     assert result["machine"]["nproc"] >= 1
     (run,) = result["runs"]
     for name, deliveries in (
@@ -250,4 +250,8 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
         assert figures["fanout"]["n"] == deliveries
     assert run["scenarios"]["c"]["figures"]["list_first"]["n"] == 25
     assert run["scenarios"]["d"]["figures"]["lost"]["value"] == 0
+    working = run["scenarios"]["f"]["figures"]
+    assert working["completeness"]["value"] == 1.0 and working["errors"]["value"] == 0
+    for kind in ("step_add", "step_edit", "step_tick", "step_move", "step_delete", "step_restore"):
+        assert working[kind]["n"] >= 3, kind  # 25 operations over 8 kinds
     assert "fan-out, POST sent -> event" in completed.stdout
