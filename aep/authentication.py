@@ -17,7 +17,7 @@ from rest_framework.authentication import TokenAuthentication, get_authorization
 from rest_framework.authtoken.models import Token
 
 from aep.models import Membership, Organization
-from aep.tenancy import MEMBER_ORG_ATTR, requested_org_id
+from aep.tenancy import MEMBER_ORG_ATTR, requested_org_id, valid_org_id
 
 
 class TokenOrBearerAuthentication(TokenAuthentication):
@@ -48,7 +48,7 @@ class TokenOrBearerAuthentication(TokenAuthentication):
         return self.authenticate_credentials(key, org_id)
 
     def authenticate_credentials(self, key: str, org_id: str | None = None) -> tuple[Any, Any]:
-        asks_org = org_id is not None and len(org_id) <= 63
+        asks_org = org_id is not None and valid_org_id(org_id)
         user = next(
             iter(get_user_model().objects.raw(token_user_sql(), [org_id if asks_org else None, key])), None
         )
