@@ -174,6 +174,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Debug pages (DEBUG, the default of `make run`) and error reports mask passwords inside URLs too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "aep.errors.SecretsReporterFilter"
 
 # --- Live events (live/, on django-eventstream's storage) ------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
