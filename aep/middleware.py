@@ -59,13 +59,63 @@ def _has_nul(request: HttpRequest) -> bool:
 
 
 def metrics_access_allowed(request: HttpRequest) -> bool:
-    """/metrics is for the scraper: an allow-listed address (`METRICS_ALLOWED_IPS`, default loopback)
-    or `Authorization: Bearer <METRICS_TOKEN>`."""
+    """/metrics is for the scraper: `Authorization: Bearer <METRICS_TOKEN>`, or a request from an
+    allow-listed address (`METRICS_ALLOWED_IPS`, default loopback).
+
+    A request that carries `X-Forwarded-For` or `Forwarded` came through a proxy, so its
+    `REMOTE_ADDR` is the proxy's (loopback, for a proxy on the same host), not the client's. It
+    counts as allow-listed only when that proxy is trusted (`METRICS_TRUSTED_PROXIES`) and the
+    client address the proxy reports (the right-most forwarded address that is not itself a trusted
+    proxy) is allow-listed; otherwise it needs the token."""
     token = getattr(settings, "METRICS_TOKEN", "")
     if token and request.headers.get("Authorization", "") == f"Bearer {token}":
         return True
+    address = _ip(request.META.get("REMOTE_ADDR", ""))
+    forwarded = _forwarded_for(request)
+    if forwarded is not None:
+        trusted = settings.METRICS_TRUSTED_PROXIES
+        if address is None or not _in(address, trusted):
+            return False
+        # Walk back from the proxy next to us: each trusted hop vouches for the one before it.
+        address = None
+        for hop in reversed(forwarded):
+            address = _ip(hop)
+            if address is None or not _in(address, trusted):
+                break
+    return address is not None and _in(address, settings.METRICS_ALLOWED_NETWORKS)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _in(address: Address, networks: list[Network]) -> bool:
+    return any(address in network for network in networks)
+
+
+def _ip(value: str) -> Address | None:
+    value = value.strip().strip('"')
+    if value.startswith("["):  # Forwarded: for="[2001:db8::1]:4711"
+        value = value[1 : value.find("]")]
+    elif value.count(":") == 1:  # an IPv4 address with a port
+        value = value.split(":")[0]
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        return ipaddress.ip_address(value)
     except ValueError:
-        return False
-    return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
+        return None
+
+
+def _forwarded_for(request: HttpRequest) -> list[str] | None:
+    """The client addresses of `X-Forwarded-For` and `Forwarded` (RFC 7239 `for=`), oldest first;
+    None when the request carries neither header."""
+    x_forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    forwarded = request.META.get("HTTP_FORWARDED")
+    if x_forwarded is None and forwarded is None:
+        return None
+    hops = [hop for hop in (x_forwarded or "").split(",") if hop.strip()]
+    for element in (forwarded or "").split(","):
+        for pair in element.split(";"):
+            name, _, value = pair.partition("=")
+            if name.strip().lower() == "for":
+                hops.append(value)
+    return hops

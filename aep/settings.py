@@ -250,6 +250,11 @@ IDEMPOTENCY_TTL_HOURS = float(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24"))
 METRICS_ALLOWED_NETWORKS = [
     ipaddress.ip_network(net, strict=False) for net in env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 ]
+# Proxies (addresses or networks) whose X-Forwarded-For / Forwarded is believed for /metrics. A request
+# carrying one of those headers from anyone else is not "local": it needs METRICS_TOKEN.
+METRICS_TRUSTED_PROXIES = [
+    ipaddress.ip_network(net, strict=False) for net in env_list("METRICS_TRUSTED_PROXIES", [])
+]
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Live Plan Mode API",

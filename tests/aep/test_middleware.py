@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
@@ -58,3 +59,57 @@ def test_api_queries_with_a_nul_are_400_json(client_a, url):
 @pytest.mark.django_db
 def test_a_percent_sign_that_is_not_a_nul_passes(client_a, plan_a):
     assert client_a.get("/api/memory/search?q=100%25").status_code == 200
+
+
+@pytest.mark.django_db
+class TestMetricsBehindAProxy:
+    """The README's layout: nginx on the same host, so every proxied request arrives from loopback,
+    and nginx adds `X-Forwarded-For` with the client's address."""
+
+    def test_a_proxied_request_from_loopback_needs_the_token(self, client):
+        response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+        assert response.status_code == 403
+
+    def test_a_forwarded_header_counts_too(self, client):
+        response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_FORWARDED='for="203.0.113.9"')
+        assert response.status_code == 403
+
+    def test_a_client_claiming_to_be_loopback_through_the_proxy_is_refused(self, client):
+        response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1")
+        assert response.status_code == 403
+
+    def test_the_token_still_works_through_the_proxy(self, settings, client):
+        settings.METRICS_TOKEN = "scrape-secret"
+        response = client.get(
+            "/metrics",
+            REMOTE_ADDR="127.0.0.1",
+            HTTP_X_FORWARDED_FOR="203.0.113.9",
+            HTTP_AUTHORIZATION="Bearer scrape-secret",
+        )
+        assert response.status_code == 200
+
+    def test_a_direct_loopback_scrape_needs_no_token(self, client):
+        assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+
+    def test_a_trusted_proxy_passes_on_an_allowed_client(self, settings, client):
+        settings.METRICS_TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1/32")]
+        settings.METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network("10.0.0.0/8")]
+        allowed = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="10.1.2.3")
+        assert allowed.status_code == 200
+        ipv6 = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_FORWARDED='for="[::1]:4711"')
+        assert ipv6.status_code == 403
+        other = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+        assert other.status_code == 403
+
+    def test_a_spoofed_first_hop_does_not_help(self, settings, client):
+        """nginx's `$proxy_add_x_forwarded_for` appends the real address to what the client sent."""
+        settings.METRICS_TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1/32")]
+        response = client.get(
+            "/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1, 203.0.113.9"
+        )
+        assert response.status_code == 403
+
+    def test_forwarding_headers_from_an_untrusted_address_are_refused(self, settings, client):
+        settings.METRICS_TRUSTED_PROXIES = [ipaddress.ip_network("192.0.2.1/32")]
+        response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1")
+        assert response.status_code == 403
