@@ -10,6 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from aep.errors import json_or_html_400
+from aep.http_limits import body_too_large_detail
 
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -34,7 +35,7 @@ class BodySizeLimitMiddleware:
                 if request.content_type != "multipart/form-data":
                     request.body  # noqa: B018  (reads and checks the body once; later reads are cached)
             except RequestDataTooBig:
-                return JsonResponse({"detail": f"Request body too large (limit {limit} bytes)."}, status=413)
+                return JsonResponse({"detail": body_too_large_detail(limit)}, status=413)
         return self.get_response(request)
 
 

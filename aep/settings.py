@@ -282,7 +282,15 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# The largest request body (413 above). Servers started by `make run` refuse a larger announced
+# Content-Length before reading it and stop a chunked body as soon as it passes this (aep.http_limits).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 256 * 1024)
+# Slow clients (aep.daphne_server, aep.uvicorn_protocol: the servers `make run` starts). A connection
+# waiting for a request (just opened, or its previous response sent) must deliver the request line and
+# headers within HTTP_HEADER_TIMEOUT seconds, then the body within HTTP_BODY_TIMEOUT, else it is closed
+# (408 once a request has begun). Once the body is in, no timeout applies: streams stay open.
+HTTP_HEADER_TIMEOUT = float(os.environ.get("HTTP_HEADER_TIMEOUT") or 10)
+HTTP_BODY_TIMEOUT = float(os.environ.get("HTTP_BODY_TIMEOUT") or 30)
 
 # --- Production safety ----------------------------------------------------------------------------
 if not DEBUG:
