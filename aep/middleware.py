@@ -59,30 +59,34 @@ def _has_nul(request: HttpRequest) -> bool:
     return any("\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists())
 
 
+def client_address(request: HttpRequest) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Who sent the request: `REMOTE_ADDR`, or, when it came through proxies named in
+    `TRUSTED_PROXIES`, the right-most address in `X-Forwarded-For` / `Forwarded` that is not itself
+    one of them. None when it carries forwarding headers but came from an untrusted address: then
+    `REMOTE_ADDR` is some proxy's (loopback, for a proxy on the same host), not the client's."""
+    address = _ip(request.META.get("REMOTE_ADDR", ""))
+    forwarded = _forwarded_for(request)
+    if forwarded is None:
+        return address
+    trusted = settings.TRUSTED_PROXIES
+    if address is None or not _in(address, trusted):
+        return None
+    # Walk back from the proxy next to us: each trusted hop vouches for the one before it.
+    for hop in reversed(forwarded):
+        address = _ip(hop)
+        if address is None or not _in(address, trusted):
+            break
+    return address
+
+
 def metrics_access_allowed(request: HttpRequest) -> bool:
     """/metrics is for the scraper: `Authorization: Bearer <METRICS_TOKEN>`, or a request from an
-    allow-listed address (`METRICS_ALLOWED_IPS`, default loopback).
-
-    A request that carries `X-Forwarded-For` or `Forwarded` came through a proxy, so its
-    `REMOTE_ADDR` is the proxy's (loopback, for a proxy on the same host), not the client's. It
-    counts as allow-listed only when that proxy is trusted (`METRICS_TRUSTED_PROXIES`) and the
-    client address the proxy reports (the right-most forwarded address that is not itself a trusted
-    proxy) is allow-listed; otherwise it needs the token."""
+    allow-listed address (`METRICS_ALLOWED_IPS`, default loopback) by `client_address`: a request
+    forwarded by a proxy that is not trusted is not local, whatever its `REMOTE_ADDR`."""
     token = getattr(settings, "METRICS_TOKEN", "")
     if token and request.headers.get("Authorization", "") == f"Bearer {token}":
         return True
-    address = _ip(request.META.get("REMOTE_ADDR", ""))
-    forwarded = _forwarded_for(request)
-    if forwarded is not None:
-        trusted = settings.METRICS_TRUSTED_PROXIES
-        if address is None or not _in(address, trusted):
-            return False
-        # Walk back from the proxy next to us: each trusted hop vouches for the one before it.
-        address = None
-        for hop in reversed(forwarded):
-            address = _ip(hop)
-            if address is None or not _in(address, trusted):
-                break
+    address = client_address(request)
     return address is not None and _in(address, settings.METRICS_ALLOWED_NETWORKS)
 
 

@@ -221,6 +221,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password logins go through aep.login_throttle: failures are counted per username and per address
+# (refused, even with the right password, at the limit until the window ends), and at most
+# LOGIN_CONCURRENT_HASHES password checks run at once per process (more are refused at once).
+AUTHENTICATION_BACKENDS = ["aep.login_throttle.ThrottledModelBackend"]
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 10)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 100)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+LOGIN_CONCURRENT_HASHES = env_int("LOGIN_CONCURRENT_HASHES", 2)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/plans"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -250,11 +258,10 @@ IDEMPOTENCY_TTL_HOURS = float(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24"))
 METRICS_ALLOWED_NETWORKS = [
     ipaddress.ip_network(net, strict=False) for net in env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 ]
-# Proxies (addresses or networks) whose X-Forwarded-For / Forwarded is believed for /metrics. A request
-# carrying one of those headers from anyone else is not "local": it needs METRICS_TOKEN.
-METRICS_TRUSTED_PROXIES = [
-    ipaddress.ip_network(net, strict=False) for net in env_list("METRICS_TRUSTED_PROXIES", [])
-]
+# Proxies (addresses or networks) whose X-Forwarded-For / Forwarded is believed (aep.middleware
+# .client_address: /metrics' allow-list, the login limit per address). A request carrying one of those
+# headers from anyone else is not "local" for /metrics: it needs METRICS_TOKEN.
+TRUSTED_PROXIES = [ipaddress.ip_network(net, strict=False) for net in env_list("TRUSTED_PROXIES", [])]
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Live Plan Mode API",

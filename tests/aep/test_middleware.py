@@ -92,7 +92,7 @@ class TestMetricsBehindAProxy:
         assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
 
     def test_a_trusted_proxy_passes_on_an_allowed_client(self, settings, client):
-        settings.METRICS_TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1/32")]
+        settings.TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1/32")]
         settings.METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network("10.0.0.0/8")]
         allowed = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="10.1.2.3")
         assert allowed.status_code == 200
@@ -103,13 +103,13 @@ class TestMetricsBehindAProxy:
 
     def test_a_spoofed_first_hop_does_not_help(self, settings, client):
         """nginx's `$proxy_add_x_forwarded_for` appends the real address to what the client sent."""
-        settings.METRICS_TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1/32")]
+        settings.TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1/32")]
         response = client.get(
             "/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1, 203.0.113.9"
         )
         assert response.status_code == 403
 
     def test_forwarding_headers_from_an_untrusted_address_are_refused(self, settings, client):
-        settings.METRICS_TRUSTED_PROXIES = [ipaddress.ip_network("192.0.2.1/32")]
+        settings.TRUSTED_PROXIES = [ipaddress.ip_network("192.0.2.1/32")]
         response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1")
         assert response.status_code == 403
