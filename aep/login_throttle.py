@@ -98,6 +98,9 @@ class ThrottledModelBackend(ModelBackend):
             with contextlib.suppress(Exception):  # the cache is down: fail open
                 for name, _ in counters:
                     throttling.hit(name, window)
+            # Decided here: ModelBackend, listed after this one for sessions made before it, must
+            # not check the same password again (a second hash, outside the slots).
+            raise PermissionDenied("wrong username or password")
         return user
 
 

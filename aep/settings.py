@@ -77,7 +77,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "aep.middleware.NulQueryMiddleware",
+    "aep.middleware.AdminNulQueryMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -224,7 +224,12 @@ AUTH_PASSWORD_VALIDATORS = [
 # Password logins go through aep.login_throttle: failures are counted per username and per address
 # (refused, even with the right password, at the limit until the window ends), and at most
 # LOGIN_CONCURRENT_HASHES password checks run at once per process (more are refused at once).
-AUTHENTICATION_BACKENDS = ["aep.login_throttle.ThrottledModelBackend"]
+# ModelBackend stays listed for sessions logged in before (a session names its backend); it never
+# checks a password, since ThrottledModelBackend decides every password login.
+AUTHENTICATION_BACKENDS = [
+    "aep.login_throttle.ThrottledModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 10)
 LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 100)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
