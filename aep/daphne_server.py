@@ -58,7 +58,8 @@ def wait_for_head(channel: Any) -> None:
 
 
 def _head_deadline(channel: Any, heads: int) -> None:
-    if channel.aep_heads == heads:  # no new request head since the wait began
+    # No new request head since the wait began, and no request being answered.
+    if channel.aep_heads == heads and not getattr(channel, "_handlingRequest", False):
         started = bool(getattr(channel, "requests", None)) or bool(getattr(channel, "_buffer", b""))
         refuse(channel, 408 if started else None)
 
@@ -99,9 +100,11 @@ class LimitedRequest(http_protocol.WebRequest):
 
     def finish(self) -> None:
         channel = self.channel
-        super().finish()
         if channel is not None and channel.persistent and not self.aep_refused:
-            wait_for_head(channel)  # keep-alive: the next request's head has the same deadline
+            # Keep-alive: the next request's head has the same deadline. Armed before finishing,
+            # which parses a pipelined next request at once (that counts as its head arriving).
+            wait_for_head(channel)
+        super().finish()
 
     def _body_deadline(self) -> None:
         if not self.aep_body_done and not self.aep_refused and not self._disconnected:

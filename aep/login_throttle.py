@@ -16,7 +16,7 @@ through it.
 
 Why not django-axes: its cache handler counts with the same add/incr, but it adds a middleware, an
 app with tables and system checks (which flag this project's per-process cache), and it does nothing
-about the hashing; these 100 lines do the three things needed, on the write throttle's counter.
+about the hashing; this module does the three things needed, on the write throttle's counter.
 """
 
 from __future__ import annotations
