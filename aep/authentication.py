@@ -24,7 +24,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 
 from aep.accounts.keys import MAX_KEY_LENGTH, digest
 from aep.models import ApiToken, Membership, Organization
-from aep.tenancy import MEMBER_ORG_ATTR, ROLE_ATTR, requested_org_id
+from aep.tenancy import MEMBER_ORG_ATTR, ROLE_ATTR, requested_org_id, valid_org_id
 
 TOKEN_FIELDS = ["id", "user_id", "name", "prefix", "created_at", "expires_at", "last_used_at"]
 DATETIME_FIELDS = {"created_at", "expires_at", "last_used_at"}
@@ -60,9 +60,9 @@ class TokenOrBearerAuthentication(BaseAuthentication):
         return self.authenticate_credentials(key, org_id)
 
     def authenticate_credentials(self, key: str, org_id: str | None = None) -> tuple[Any, Any]:
-        if len(key) > MAX_KEY_LENGTH:
+        if len(key) > MAX_KEY_LENGTH or "\x00" in key:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        asks_org = org_id is not None and len(org_id) <= 63
+        asks_org = org_id is not None and valid_org_id(org_id)
         user = next(
             iter(get_user_model().objects.raw(token_user_sql(), [org_id if asks_org else None, digest(key)])),
             None,

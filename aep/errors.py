@@ -7,10 +7,12 @@ pages show their message. Every error the API returns is JSON: `{"detail": ...}`
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
+from django.views.debug import SafeExceptionReporterFilter
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -124,3 +126,31 @@ def json_or_html_400(request: HttpRequest, exception: Exception | None = None): 
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)
+
+
+# The password of a URL's user info: `scheme://user:PASSWORD@host` (also `redis://:PASSWORD@host`).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:@/\s]*:)(?P<password>[^@/\s]+)(?=@)")
+
+
+def mask_url_passwords(text: str, substitute: str = "********************") -> str:
+    """`text` with the password of every URL in it replaced (user, host and path stay readable)."""
+    return _URL_PASSWORD.sub(lambda match: match["head"] + substitute, text)
+
+
+class SecretsReporterFilter(SafeExceptionReporterFilter):
+    """Django's debug page and error e-mails hide settings whose *name* looks secret; this also hides
+    the passwords inside URLs (DATABASE_URL, REDIS_URL, a cache LOCATION, any setting or local
+    variable holding `scheme://user:password@host`), and cleanses the traceback's local variables
+    the way settings are cleansed (a local named `password`, a connection's settings dict)."""
+
+    def cleanse_setting(self, key: Any, value: Any) -> Any:
+        cleansed = super().cleanse_setting(key, value)
+        if isinstance(cleansed, str):
+            return mask_url_passwords(cleansed, self.cleansed_substitute)
+        return cleansed
+
+    def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> Any:
+        return [
+            (name, self.cleanse_setting(name, value))
+            for name, value in super().get_traceback_frame_variables(request, tb_frame)
+        ]

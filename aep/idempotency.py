@@ -36,6 +36,7 @@ def _fingerprint(request: Any) -> str:
     digest = hashlib.sha256()
     digest.update(request.method.encode())
     digest.update(request.path.encode())
+    digest.update(b"?" + request.META.get("QUERY_STRING", "").encode("latin-1", "replace") + b"\n")
     digest.update(request.body)
     return digest.hexdigest()
 

@@ -55,3 +55,13 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class BoundedListField(serializers.ListField):
+    """A ListField that checks `max_length` before it validates any item: DRF validates every item
+    first and counts after, so a 64k-entry list cost 64k item validations before its 400."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if self.max_length is not None and isinstance(data, list | tuple) and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "aep.middleware.AdminNulQueryMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -173,6 +174,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Debug pages (DEBUG, the default of `make run`) and error reports mask passwords inside URLs too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "aep.errors.SecretsReporterFilter"
 
 # --- Live events (live/, on django-eventstream's storage) ------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -222,6 +225,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password logins go through aep.login_throttle: failures are counted per username and per address
+# (refused, even with the right password, at the limit until the window ends), and at most
+# LOGIN_CONCURRENT_HASHES password checks run at once per process (more are refused at once).
+# ModelBackend stays listed for sessions logged in before (a session names its backend); it never
+# checks a password, since ThrottledModelBackend decides every password login.
+AUTHENTICATION_BACKENDS = [
+    "aep.login_throttle.ThrottledModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 10)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 100)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+LOGIN_CONCURRENT_HASHES = env_int("LOGIN_CONCURRENT_HASHES", 2)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/plans"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -269,6 +285,10 @@ IDEMPOTENCY_TTL_HOURS = float(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24"))
 METRICS_ALLOWED_NETWORKS = [
     ipaddress.ip_network(net, strict=False) for net in env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 ]
+# Proxies (addresses or networks) whose X-Forwarded-For / Forwarded is believed (aep.middleware
+# .client_address: /metrics' allow-list, the login limit per address). A request carrying one of those
+# headers from anyone else is not "local" for /metrics: it needs METRICS_TOKEN.
+TRUSTED_PROXIES = [ipaddress.ip_network(net, strict=False) for net in env_list("TRUSTED_PROXIES", [])]
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Live Plan Mode API",
@@ -296,7 +316,15 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# The largest request body (413 above). Servers started by `make run` refuse a larger announced
+# Content-Length before reading it and stop a chunked body as soon as it passes this (aep.http_limits).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 256 * 1024)
+# Slow clients (aep.daphne_server, aep.uvicorn_protocol: the servers `make run` starts). A connection
+# waiting for a request (just opened, or its previous response sent) must deliver the request line and
+# headers within HTTP_HEADER_TIMEOUT seconds, then the body within HTTP_BODY_TIMEOUT, else it is closed
+# (408 once a request has begun). Once the body is in, no timeout applies: streams stay open.
+HTTP_HEADER_TIMEOUT = float(os.environ.get("HTTP_HEADER_TIMEOUT") or 10)
+HTTP_BODY_TIMEOUT = float(os.environ.get("HTTP_BODY_TIMEOUT") or 30)
 
 # --- Production safety ----------------------------------------------------------------------------
 if not DEBUG:

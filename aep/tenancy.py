@@ -8,6 +8,7 @@ are then simply not found (404), because every lookup goes through `scope()`.
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 from django.db.models import F, Model, QuerySet
@@ -25,6 +26,9 @@ SESSION_ORG_KEY = "current_org_id"
 MEMBER_ORG_ATTR = "_aep_member_org"
 # Set on an Organization returned by `org_for_user`: the user's role in it (Membership.Role).
 ROLE_ATTR = "member_role"
+# What an org id can be (aep.models.org_slug_validator): anything else names no org, and is refused
+# before it reaches the database (PostgreSQL cannot even compare text holding a NUL).
+_ORG_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
 class OrgRequired(exceptions.APIException):
@@ -45,9 +49,14 @@ def requested_org_id(request: Any) -> str | None:
     return value or None
 
 
+def valid_org_id(org_id: str) -> bool:
+    """Whether `org_id` could name an org at all (a slug); other values are a 403 without a query."""
+    return _ORG_ID.fullmatch(org_id) is not None
+
+
 def org_for_user(user: Any, org_id: str) -> Organization | None:
     """The org with this id if `user` is a member of it, else None."""
-    if not getattr(user, "is_authenticated", False) or len(org_id) > 63:
+    if not getattr(user, "is_authenticated", False) or not valid_org_id(org_id):
         return None
     known = getattr(user, MEMBER_ORG_ATTR, None)
     if known is not None and known[0] == org_id:

@@ -19,6 +19,10 @@ BIN = Path(sys.executable).parent  # the virtualenv's scripts: daphne, uvicorn
 ASGI_APP = "aep.asgi:application"
 SERVERS = ("daphne", "uvicorn")
 BACKLOG = 4096  # pending connections the kernel queues: a burst of streams must not be refused
+# The servers with the app's connection limits (body size, header and body timeouts: aep.http_limits):
+# daphne's command line through aep.daphne_server, uvicorn's httptools protocol with them.
+DAPHNE_MODULE = "aep.daphne_server"
+UVICORN_PROTOCOL = "aep.uvicorn_protocol:LimitedHttpToolsProtocol"
 
 
 def free_port() -> int:
@@ -34,10 +38,11 @@ def server_command(server: str, port: int, host: str = "127.0.0.1") -> list[str]
             str(BIN / "uvicorn"),
             ASGI_APP,
             *("--host", host, "--port", str(port), "--backlog", str(BACKLOG), "--no-access-log"),
-            *("--lifespan", "off", "--loop", "uvloop", "--http", "httptools"),
+            *("--lifespan", "off", "--loop", "uvloop", "--http", UVICORN_PROTOCOL),
         ]
     if server == "daphne":
-        return [str(BIN / "daphne"), "-e", f"tcp:{port}:interface={host}:backlog={BACKLOG}", ASGI_APP]
+        endpoint = f"tcp:{port}:interface={host}:backlog={BACKLOG}"
+        return [sys.executable, "-m", DAPHNE_MODULE, "-e", endpoint, ASGI_APP]
     raise ValueError(f"unknown server {server!r} (one of {', '.join(SERVERS)})")
 
 

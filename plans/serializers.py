@@ -12,6 +12,7 @@ from typing import Any
 from rest_framework import serializers
 
 from aep.serialization import (
+    BoundedListField,
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
@@ -69,7 +70,7 @@ def plan_json(plan: Any, steps: Iterable[dict[str, Any]]) -> dict[str, Any]:
 class PlanStartIn(serializers.Serializer):
     title = StrictCharField(max_length=TITLE_MAX)
     description = StrictCharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True, default="")
-    participants = serializers.ListField(
+    participants = BoundedListField(
         child=StrictCharField(max_length=PARTICIPANT_NAME_MAX, allow_blank=True),
         max_length=PARTICIPANTS_MAX,
         required=False,

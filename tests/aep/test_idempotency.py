@@ -113,3 +113,21 @@ def test_expired_keys_are_forgotten_and_purged(client_a, alice, org_a, monkeypat
     monkeypatch.setattr(idempotency, "PURGE_EVERY", 1)
     start(client_a, "fresh")
     assert set(IdempotencyRecord.objects.values_list("key", flat=True)) == {"old-1", "fresh"}
+
+
+@pytest.mark.django_db
+def test_same_key_with_another_query_string_is_422(client_a):
+    """The query string is part of the request: a retry must be the same request, all of it."""
+    first = client_a.post(
+        "/api/plan/start?source=a", {"title": "Once"}, format="json", HTTP_IDEMPOTENCY_KEY="q"
+    )
+    assert first.status_code == 200
+    other = client_a.post(
+        "/api/plan/start?source=b", {"title": "Once"}, format="json", HTTP_IDEMPOTENCY_KEY="q"
+    )
+    assert other.status_code == 422
+    same = client_a.post(
+        "/api/plan/start?source=a", {"title": "Once"}, format="json", HTTP_IDEMPOTENCY_KEY="q"
+    )
+    assert same.status_code == 200 and same.json() == first.json()
+    assert LivePlan.objects.count() == 1

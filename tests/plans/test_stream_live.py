@@ -268,3 +268,34 @@ class TestEventsFromOtherProcesses:
             event = s.next_event(timeout=3.0)
             assert s.no_event(0.5)
         assert event.json["id"] == str(step.id)
+
+
+class TestTextAsStored:
+    """Text reaches the stream exactly as stored (DESIGN 14): SSE ends lines at CR and LF only, and
+    `str.splitlines()` (which `live.sse` used to frame with) also splits at these, which changed the
+    live view of a step into several `data:` lines joined back with LF."""
+
+    SEPARATORS = "\u2028\u2029\x85\x0b\x0c\x1c\x1d\x1e"
+
+    def test_unicode_line_separators_stay_in_the_json_event_and_the_fragment(
+        self, live_daphne, alice, org_a, plan_a
+    ):
+        text = "one" + "|".join(self.SEPARATORS) + "end"
+        with stream(live_daphne, plan_a.id, auth(alice, org_a), "?html=1") as s:
+            s.next_event()
+            step = post_step(live_daphne, alice, org_a, plan_a.id, text)
+            message, fragment = s.next_event(1.0), s.next_event(1.0)
+        assert step["text"] == text
+        assert message.json["text"] == text
+        assert fragment.event == "step_html"
+        assert "\n" not in fragment.data.split('class="step-text">')[1].split("</p>")[0]
+        assert f'class="step-text">{text}</p>' in fragment.data
+
+    def test_the_replay_after_last_event_id_keeps_them_too(self, live_daphne, alice, org_a, plan_a):
+        text = "replayed" + self.SEPARATORS
+        post_step(live_daphne, alice, org_a, plan_a.id, text + "x")
+        headers = {**auth(alice, org_a), "Last-Event-ID": f"plan-{plan_a.id}:2"}
+        with stream(live_daphne, plan_a.id, headers, "?html=1") as s:
+            events = s.events(3, timeout=2.0)
+        assert events[1].json["text"] == text + "x"
+        assert f'class="step-text">{text}x</p>' in events[2].data
