@@ -544,7 +544,7 @@ export const WEBVIEW_SCRIPT = `
     inputEl.disabled = archived;
     addButton.disabled = archived || adding;
     archiveButton.disabled = archived || archiving;
-    renameButton.disabled = archived || renaming;
+    renameButton.disabled = archived;
     document.body.setAttribute("data-archived", archived ? "true" : "false");
     if (archived) {
       stopRename();

@@ -496,6 +496,9 @@ test("webview script: rename the plan in place, with its version; a stale rename
   send({ type: "planResult", ok: true });
   assert.equal(form.hidden, true);
   assert.equal(title.textContent, "Release 2.1");
+  assert.equal(rename.hidden, false);
+  assert.equal(rename.disabled, false, "ready for the next rename");
+  assert.equal(doc.activeElement, rename, "the focus goes back to Rename");
 });
 
 test("webview script: an archived plan offers no step actions and no rename", () => {
