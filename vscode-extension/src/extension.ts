@@ -314,7 +314,8 @@ class PlanPanel {
     const planId = this.state.id;
     const ctx = client.errorContext(planId);
     // Without a position (a server that does not give one) the plan is read again once the stream
-    // is open: what was written before is in that copy, what comes after arrives on the stream.
+    // is open: what was written before is in that copy, what comes after arrives on the stream
+    // (a reconnect then resumes from the stream's own last id).
     const readOnOpen = this.position === "";
     const stream = new SseClient({
       connect: client.streamConnect(planId),
@@ -325,12 +326,12 @@ class PlanPanel {
           this.setConnection(state);
         }
       },
-      onOpen: () => {
+      onOpen: ({ reconnect }) => {
         if (generation !== this.generation) {
           return;
         }
         this.post({ type: "clearError" });
-        if (readOnOpen) {
+        if (readOnOpen && !reconnect) {
           void this.refresh(generation);
         }
       },

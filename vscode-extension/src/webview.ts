@@ -1,7 +1,10 @@
 /**
  * The plan panel's HTML. Pure: given a nonce, the webview's CSP source and the plan, returns the
  * document. The first paint is rendered here (every text escaped); after that the inline script
- * renders what the extension host posts (plan, step, archived, connection state) with textContent.
+ * renders what the extension host posts (plan, step, archived, connection state, the outcome of a
+ * write) with textContent, reconciling the list by step id so that an open editor and the keyboard
+ * focus survive live changes. Working a plan (tick, edit, move, delete and undo, rename) is asked of
+ * the host with a message; the host calls the API and the change shows when the host says so.
  * The webview never sees the API token and makes no network requests (connect-src 'none').
  */
 import { randomBytes } from "node:crypto";
