@@ -370,6 +370,8 @@ export const WEBVIEW_SCRIPT = `
   var undoTimer = null;
   /** Step ids with a write on its way: their buttons wait for the answer. */
   var busy = new Set();
+  /** A restored step to put the focus on when it is back in the list. */
+  var focusOnArrival = null;
 
   function formatTime(ts) {
     if (!ts) { return ""; }
@@ -634,12 +636,24 @@ export const WEBVIEW_SCRIPT = `
     });
     stepItems().forEach(function (li) {
       if (!seen.has(li.getAttribute("data-step-id"))) {
+        var hadFocus = li.contains(document.activeElement);
         busy.delete(li.getAttribute("data-step-id"));
         stepsEl.removeChild(li);
+        // The user's own delete: the keyboard focus goes to its Undo rather than to nowhere.
+        if (hadFocus && !toastEl.hidden && undoStepId === li.getAttribute("data-step-id")) { undoButton.focus(); }
       }
     });
     updateCounts();
     restoreFocus(saved);
+    focusArrived();
+  }
+
+  function focusArrived() {
+    var li = focusOnArrival ? liById(focusOnArrival) : null;
+    if (!li) { return; }
+    focusOnArrival = null;
+    var el = document.activeElement;
+    if (!el || el === document.body || el === undoButton) { part(li, "delete-button").focus(); }
   }
 
   function renderParticipants(names) {
@@ -774,7 +788,7 @@ export const WEBVIEW_SCRIPT = `
   function showToast(stepId, label) {
     undoStepId = stepId;
     toastTextEl.textContent = "Deleted \\u201c" + label + "\\u201d.";
-    undoButton.disabled = false;
+    undoButton.removeAttribute("aria-disabled");
     undoButton.setAttribute("aria-label", "Undo: restore \\u201c" + label + "\\u201d");
     toastEl.hidden = false;
     if (undoTimer) { clearTimeout(undoTimer); }
@@ -841,8 +855,9 @@ export const WEBVIEW_SCRIPT = `
   });
 
   undoButton.addEventListener("click", function () {
-    if (!undoStepId || archived) { return; }
-    undoButton.disabled = true;
+    // aria-disabled while it is on its way, not disabled: a disabled button would drop the focus.
+    if (!undoStepId || archived || undoButton.getAttribute("aria-disabled") === "true") { return; }
+    undoButton.setAttribute("aria-disabled", "true");
     vscode.postMessage({ type: "restoreStep", stepId: undoStepId });
   });
 
@@ -931,13 +946,17 @@ export const WEBVIEW_SCRIPT = `
         note.hidden = false;
       }
     } else if (msg.op === "delete" && msg.ok) {
+      var focusHere = (li && li.contains(document.activeElement)) || document.activeElement === document.body;
       showToast(id, text(msg.text));
+      if (focusHere) { undoButton.focus(); }
     } else if (msg.op === "restore") {
       if (msg.ok) {
+        if (document.activeElement === undoButton || document.activeElement === document.body) { focusOnArrival = id; }
         hideToast();
+        focusArrived();
         announce("Restored \\u201c" + text(li ? part(li, "text").textContent : "the step") + "\\u201d.");
       } else {
-        undoButton.disabled = false;
+        undoButton.removeAttribute("aria-disabled");
       }
     }
     if (!msg.ok && msg.op !== "edit") {

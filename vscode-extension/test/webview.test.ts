@@ -437,10 +437,12 @@ test("webview script: Move up / Move down post the move; the reordered list keep
 
 test("webview script: Delete, then Undo restores; the step leaves and comes back with the host's list", () => {
   const { doc, q, ids, posted, send, p, steps } = workingPanel();
+  q<HTMLButtonElement>("s2", "delete-button").focus();
   q<HTMLButtonElement>("s2", "delete-button").click();
   assert.deepEqual(posted.at(-1), { type: "deleteStep", stepId: "s2" });
   send({ type: "plan", plan: { ...p, steps: [steps[0], steps[2]] } });
   send({ type: "stepResult", op: "delete", stepId: "s2", ok: true, text: "Tag the release" });
+  assert.equal(doc.activeElement, doc.getElementById("undo-button"), "the keyboard focus goes to Undo");
   assert.deepEqual(ids(), ["s1", "s3"]);
   assert.equal(doc.getElementById("progress")?.textContent, "0 of 2 done");
   const toast = doc.getElementById("toast") as HTMLElement;
@@ -449,10 +451,13 @@ test("webview script: Delete, then Undo restores; the step leaves and comes back
   const undo = doc.getElementById("undo-button") as HTMLButtonElement;
   undo.click();
   assert.deepEqual(posted.at(-1), { type: "restoreStep", stepId: "s2" });
-  assert.equal(undo.disabled, true);
+  assert.equal(undo.getAttribute("aria-disabled"), "true");
+  undo.click();
+  assert.equal(posted.filter((m) => m.type === "restoreStep").length, 1, "one restore at a time");
+  send({ type: "stepResult", op: "restore", stepId: "s2", ok: true }); // the answer before the event
   send({ type: "plan", plan: { ...p, steps: [steps[0], { ...steps[1], version: 4 }, steps[2]] } });
-  send({ type: "stepResult", op: "restore", stepId: "s2", ok: true });
   assert.equal(toast.hidden, true);
+  assert.equal(doc.activeElement, q("s2", "delete-button"), "the focus is on the step that came back");
   assert.deepEqual(ids(), ["s1", "s2", "s3"]);
   assert.equal(doc.getElementById("progress")?.textContent, "1 of 3 done");
 });

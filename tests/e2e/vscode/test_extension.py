@@ -429,15 +429,19 @@ def test_working_a_plan_in_the_panel(
     expect(panel.button("Update the user guide", "Move down")).to_be_disabled()
 
     # 15. Delete, then Undo: the step leaves (on the server too) and comes back where it was.
-    panel.delete("Run the migration")
+    # With the keyboard: Enter on Delete, the focus goes to Undo; Enter there, back on the step.
+    panel.button("Run the migration", "Delete step").focus()
+    wb.page.keyboard.press("Enter")
     expect(panel.step("Run the migration")).to_have_count(0)
+    expect(panel.undo_button).to_be_focused()
     expect(panel.toast).to_be_visible()
     expect(panel.toast).to_contain_text("Deleted \u201cRun the migration\u201d.")
     expect(panel.progress).to_have_text("0 of 3 done")
     assert wait_for(lambda: "Run the migration" not in server_texts()), server_texts()
-    panel.undo_button.click()
+    wb.page.keyboard.press("Enter")
     expect(panel.step("Run the migration")).to_be_visible()
     expect(panel.toast).to_be_hidden()
+    expect(panel.button("Run the migration", "Delete step")).to_be_focused()
     assert panel.step_texts() == moved
     expect(panel.progress).to_have_text("1 of 4 done")
     assert wait_for(lambda: server_texts() == moved), server_texts()
