@@ -4,11 +4,23 @@
  */
 import { createHttpConnect, type ConnectFn } from "./sse";
 
+/** STEP of DESIGN 10. */
 export interface Step {
   id: string;
   text: string;
   owner: string;
   ts: string;
+  done: boolean;
+  done_by: string | null;
+  done_at: string | null;
+  /** Starts at 1 and grows with every change of the step (a move leaves it as it is). */
+  version: number;
+  updated_at: string;
+}
+
+export interface Progress {
+  done: number;
+  total: number;
 }
 
 export interface Plan {
@@ -16,11 +28,21 @@ export interface Plan {
   org_id: string;
   title: string;
   description: string;
+  version: number;
   steps: Step[];
+  progress: Progress;
   participants: string[];
   archived: boolean;
   created_at: string;
   updated_at: string;
+  /** GET /api/plan/{id} only: the stream position its steps were read at ("" when unknown). */
+  last_event_id: string;
+}
+
+/** Where a moved or restored step now is: right after `after` (null: first). */
+export interface PlacedStep {
+  step: Step;
+  after: string | null;
 }
 
 export interface PlanList {
@@ -51,6 +73,16 @@ export type ApiErrorKind =
   | "http" // the server answered with an error status
   | "protocol"; // the server answered something that is not the AEP API
 
+/** What a 409 was about. */
+export interface ConflictInfo {
+  /** The plan is archived: it takes no more writes. */
+  archived?: boolean;
+  /** A stale `version`: nothing was written; this is the step as it is now. */
+  step?: Step;
+  /** A stale `version` on the plan: the plan as it is now. */
+  plan?: Plan;
+}
+
 export class ApiError extends Error {
   constructor(
     message: string,
@@ -59,9 +91,21 @@ export class ApiError extends Error {
     readonly action?: ApiErrorAction,
     /** The server's own words (detail or field errors), when it gave any. */
     readonly detail?: string,
+    /** For a 409: archived, or stale with the current state. */
+    readonly conflict?: ConflictInfo,
   ) {
     super(message);
     this.name = "ApiError";
+  }
+
+  /** The plan is archived (a 409 that says so). */
+  get archived(): boolean {
+    return this.conflict?.archived === true;
+  }
+
+  /** Someone else changed the step or plan first (a 409 carrying its current state). */
+  get stale(): boolean {
+    return this.conflict?.step !== undefined || this.conflict?.plan !== undefined;
   }
 }
 
@@ -76,6 +120,8 @@ export interface ErrorContext {
   serverUrl: string;
   orgId?: string;
   planId?: string;
+  /** The request was about this step of the plan. */
+  stepId?: string;
 }
 
 /** "http://host:8000/" and "http://host:8000" are the same server; throws ApiError when not a URL. */
@@ -183,6 +229,15 @@ export function errorFromStatus(status: number, bodyText: string, ctx: ErrorCont
         detail,
       );
     case 404:
+      if (ctx.stepId && detail && !/^plan not found/i.test(detail)) {
+        return new ApiError(
+          `${detail} Someone else may have deleted it; the panel shows the plan as it is now.`,
+          "http",
+          status,
+          undefined,
+          detail,
+        );
+      }
       if (ctx.planId) {
         return new ApiError(
           `Plan ${ctx.planId} was not found in ${org} (deleted, or it belongs to another org).`,
@@ -200,15 +255,7 @@ export function errorFromStatus(status: number, bodyText: string, ctx: ErrorCont
         detail,
       );
     case 409:
-      return new ApiError(
-        detail
-          ? `This plan is archived and cannot change: ${detail}`
-          : "This plan is archived and cannot change.",
-        "http",
-        status,
-        undefined,
-        detail,
-      );
+      return conflictError(body, detail);
     default:
       if (status >= 500) {
         return new ApiError(
@@ -227,6 +274,47 @@ export function errorFromStatus(status: number, bodyText: string, ctx: ErrorCont
         detail,
       );
   }
+}
+
+/**
+ * A 409: a stale version (the body carries the current step or plan: nothing was written), an
+ * archived plan, or another refusal (a full plan) in the server's words.
+ */
+function conflictError(body: unknown, detail: string | undefined): ApiError {
+  const record = body && typeof body === "object" && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+  if (record.step && typeof record.step === "object") {
+    const step = normalizeStep(record.step);
+    return new ApiError(
+      `Someone else changed this step since you loaded it (it is now version ${step.version}): nothing was saved.`,
+      "http",
+      409,
+      undefined,
+      detail,
+      { step },
+    );
+  }
+  if (record.plan && typeof record.plan === "object") {
+    const plan = normalizePlan(record.plan);
+    return new ApiError(
+      `Someone else changed this plan since you loaded it (it is now version ${plan.version}): nothing was saved.`,
+      "http",
+      409,
+      undefined,
+      detail,
+      { plan },
+    );
+  }
+  if (!detail || /archived/i.test(detail)) {
+    return new ApiError(
+      detail ? `This plan is archived and cannot change: ${detail}` : "This plan is archived and cannot change.",
+      "http",
+      409,
+      undefined,
+      detail,
+      { archived: true },
+    );
+  }
+  return new ApiError(`The server refused the change: ${detail}`, "http", 409, undefined, detail, {});
 }
 
 const UNREACHABLE_CODES = new Set([
@@ -365,8 +453,8 @@ export class ApiClient {
   }
 
   /** Context for wording errors about this plan. */
-  errorContext(planId?: string): ErrorContext {
-    return { serverUrl: this.config.serverUrl, orgId: this.config.orgId, planId };
+  errorContext(planId?: string, stepId?: string): ErrorContext {
+    return { serverUrl: this.config.serverUrl, orgId: this.config.orgId, planId, ...(stepId ? { stepId } : {}) };
   }
 
   async listPlans(options: { archived?: boolean; limit?: number; offset?: number } = {}): Promise<PlanList> {
@@ -433,9 +521,125 @@ export class ApiClient {
     return { planId: String(body.plan_id ?? planId), memoryNodeId: String(body.memory_node_id) };
   }
 
+  /**
+   * Change a step's text, owner or done state: only the fields given. With `version`, a step that
+   * someone else changed since is refused (ApiError with `stale`, `conflict.step` the current step).
+   */
+  async updateStep(input: {
+    planId: string;
+    stepId: string;
+    text?: string;
+    owner?: string;
+    done?: boolean;
+    version?: number;
+  }): Promise<Step> {
+    this.checkPlanId(input.planId);
+    this.checkStepId(input.stepId);
+    const payload: Record<string, unknown> = {};
+    for (const key of ["text", "owner", "done", "version"] as const) {
+      if (input[key] !== undefined) {
+        payload[key] = input[key];
+      }
+    }
+    const body = await this.request<{ status: string; step: Step }>(
+      "PATCH",
+      this.stepPath(input.planId, input.stepId),
+      payload,
+      input.planId,
+      input.stepId,
+    );
+    if (!body || !body.step || typeof body.step !== "object") {
+      throw this.protocolError();
+    }
+    return normalizeStep(body.step);
+  }
+
+  /** Put a step right after `after` (null: first). */
+  async moveStep(input: { planId: string; stepId: string; after: string | null }): Promise<PlacedStep> {
+    this.checkPlanId(input.planId);
+    this.checkStepId(input.stepId);
+    const body = await this.request<{ status: string; step: Step; after: unknown }>(
+      "POST",
+      `${this.stepPath(input.planId, input.stepId)}/move`,
+      { after: input.after },
+      input.planId,
+      input.stepId,
+    );
+    return this.placed(body);
+  }
+
+  /** Delete a step (`restoreStep` brings it back where it was). Returns the deleted step's id. */
+  async deleteStep(input: { planId: string; stepId: string }): Promise<string> {
+    this.checkPlanId(input.planId);
+    this.checkStepId(input.stepId);
+    const body = await this.request<{ status: string; step_id: string }>(
+      "DELETE",
+      this.stepPath(input.planId, input.stepId),
+      undefined,
+      input.planId,
+      input.stepId,
+    );
+    if (!body || body.step_id === undefined) {
+      throw this.protocolError();
+    }
+    return String(body.step_id);
+  }
+
+  /** Undo a delete: the step is back where it was. */
+  async restoreStep(input: { planId: string; stepId: string }): Promise<PlacedStep> {
+    this.checkPlanId(input.planId);
+    this.checkStepId(input.stepId);
+    const body = await this.request<{ status: string; step: Step; after: unknown }>(
+      "POST",
+      `${this.stepPath(input.planId, input.stepId)}/restore`,
+      undefined,
+      input.planId,
+      input.stepId,
+    );
+    return this.placed(body);
+  }
+
+  /** Change the plan's title or description; with `version`, the same stale rule as a step. */
+  async updatePlan(input: { planId: string; title?: string; description?: string; version?: number }): Promise<Plan> {
+    this.checkPlanId(input.planId);
+    const payload: Record<string, unknown> = {};
+    for (const key of ["title", "description", "version"] as const) {
+      if (input[key] !== undefined) {
+        payload[key] = input[key];
+      }
+    }
+    const body = await this.request<{ status: string; plan: Plan }>(
+      "PATCH",
+      `/api/plan/${encodeURIComponent(input.planId)}`,
+      payload,
+      input.planId,
+    );
+    if (!body || !body.plan || typeof body.plan !== "object") {
+      throw this.protocolError();
+    }
+    return normalizePlan(body.plan);
+  }
+
+  private stepPath(planId: string, stepId: string): string {
+    return `/api/plan/${encodeURIComponent(planId)}/steps/${encodeURIComponent(stepId)}`;
+  }
+
+  private placed(body: { step?: unknown; after?: unknown } | undefined): PlacedStep {
+    if (!body || !body.step || typeof body.step !== "object") {
+      throw this.protocolError();
+    }
+    return { step: normalizeStep(body.step), after: body.after === null || body.after === undefined ? null : String(body.after) };
+  }
+
   private checkPlanId(planId: string): void {
     if (typeof planId !== "string" || planId.trim() === "") {
       throw new ApiError("No plan id given.", "config");
+    }
+  }
+
+  private checkStepId(stepId: string): void {
+    if (typeof stepId !== "string" || stepId.trim() === "") {
+      throw new ApiError("No step id given.", "config");
     }
   }
 
@@ -448,8 +652,14 @@ export class ApiClient {
     );
   }
 
-  private async request<T>(method: "GET" | "POST", path: string, body?: unknown, planId?: string): Promise<T> {
-    const ctx = this.errorContext(planId);
+  private async request<T>(
+    method: "GET" | "POST" | "PATCH" | "DELETE",
+    path: string,
+    body?: unknown,
+    planId?: string,
+    stepId?: string,
+  ): Promise<T> {
+    const ctx = this.errorContext(planId, stepId);
     const headers: Record<string, string> = { ...this.headers(), Accept: "application/json" };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -492,6 +702,15 @@ export class ApiClient {
   }
 }
 
+function nullableString(value: unknown): string | null {
+  return value === null || value === undefined ? null : String(value);
+}
+
+function positiveInt(value: unknown, fallback: number): number {
+  const n = typeof value === "number" ? value : Number(value);
+  return Number.isInteger(n) && n >= 1 ? n : fallback;
+}
+
 export function normalizeStep(input: unknown): Step {
   const raw = (input && typeof input === "object" ? input : {}) as Record<string, unknown>;
   return {
@@ -499,7 +718,17 @@ export function normalizeStep(input: unknown): Step {
     text: String(raw.text ?? ""),
     owner: String(raw.owner ?? ""),
     ts: String(raw.ts ?? ""),
+    done: raw.done === true,
+    done_by: nullableString(raw.done_by),
+    done_at: nullableString(raw.done_at),
+    version: positiveInt(raw.version, 1),
+    updated_at: String(raw.updated_at ?? raw.ts ?? ""),
   };
+}
+
+/** "n of m done", from the steps themselves. */
+export function progressOf(steps: readonly Step[]): Progress {
+  return { done: steps.filter((s) => s.done).length, total: steps.length };
 }
 
 function participantName(raw: unknown): string {
@@ -513,15 +742,24 @@ function participantName(raw: unknown): string {
 
 export function normalizePlan(input: unknown): Plan {
   const raw = (input && typeof input === "object" ? input : {}) as Record<string, unknown>;
+  const steps = Array.isArray(raw.steps) ? raw.steps.map(normalizeStep) : [];
+  const progress = raw.progress as Partial<Progress> | undefined;
   return {
     id: String(raw.id ?? ""),
     org_id: String(raw.org_id ?? ""),
     title: String(raw.title ?? ""),
     description: String(raw.description ?? ""),
-    steps: Array.isArray(raw.steps) ? raw.steps.map(normalizeStep) : [],
+    version: positiveInt(raw.version, 1),
+    steps,
+    // A list item carries the plan's progress; a plan read in full also has its steps to count.
+    progress:
+      progress && typeof progress.done === "number" && typeof progress.total === "number"
+        ? { done: progress.done, total: progress.total }
+        : progressOf(steps),
     participants: Array.isArray(raw.participants) ? raw.participants.map(participantName) : [],
     archived: Boolean(raw.archived),
     created_at: String(raw.created_at ?? ""),
     updated_at: String(raw.updated_at ?? ""),
+    last_event_id: String(raw.last_event_id ?? ""),
   };
 }

@@ -4,9 +4,16 @@
  */
 import * as vscode from "vscode";
 import { ApiClient, ApiError, toApiError, type ErrorContext, type Plan, type Step } from "./api";
-import { interpretStreamEvent, PlanState } from "./planState";
+import { interpretStreamEvent, PlanState, type PlanChange } from "./planState";
 import { SseClient, type SseClientState } from "./sse";
-import { buildPanelHtml, makeNonce, MAX_STEP_LENGTH, type HostToWebview, type WebviewToHost } from "./webview";
+import {
+  buildPanelHtml,
+  makeNonce,
+  MAX_STEP_LENGTH,
+  type HostToWebview,
+  type StepOp,
+  type WebviewToHost,
+} from "./webview";
 
 const TOKEN_KEY = "aep.apiToken";
 const CREATE_NEW = "create-new";
@@ -174,7 +181,10 @@ class PlanController implements vscode.Disposable {
       { label: "+ Create new plan", planId: CREATE_NEW, alwaysShow: true },
       ...list.plans.map((plan) => ({
         label: plan.title,
-        description: `${plan.steps.length} step${plan.steps.length === 1 ? "" : "s"} · ${plan.participants.length} participant${plan.participants.length === 1 ? "" : "s"}`,
+        description:
+          `${plan.steps.length} step${plan.steps.length === 1 ? "" : "s"} · ` +
+          `${plan.participants.length} participant${plan.participants.length === 1 ? "" : "s"} · ` +
+          `${plan.progress.done} of ${plan.progress.total} done`,
         detail: plan.description || undefined,
         planId: plan.id,
       })),
@@ -220,6 +230,13 @@ class PlanPanel {
   private disposed = false;
   /** Bumped on each load/restart, so late results of an older stream are dropped. */
   private generation = 0;
+  /**
+   * The stream position the shown state is at: the GET's `last_event_id`, then the id of each event
+   * applied. A (re)started stream resumes from it, so every event after the read is applied once.
+   */
+  private position = "";
+  /** Steps this panel asked to move whose event has not arrived yet: announced when it does. */
+  private readonly pendingMoves = new Set<string>();
 
   constructor(
     private readonly controller: PlanController,
@@ -261,6 +278,8 @@ class PlanPanel {
   /** Show a plan (the first one or another one picked later) and (re)open its stream. */
   async load(plan: Plan): Promise<void> {
     this.state = new PlanState(plan);
+    this.position = plan.last_event_id;
+    this.pendingMoves.clear();
     this.panel.title = plan.title || "AEP Plan";
     // Without retainContextWhenHidden the webview reloads when shown again: it then sends "ready"
     // and gets the current state, so the HTML only needs a first paint.
@@ -295,22 +314,27 @@ class PlanPanel {
     const client = this.client;
     const planId = this.state.id;
     const ctx = client.errorContext(planId);
+    // Without a position (a server that does not give one) the plan is read again once the stream
+    // is open: what was written before is in that copy, what comes after arrives on the stream
+    // (a reconnect then resumes from the stream's own last id).
+    const readOnOpen = this.position === "";
     const stream = new SseClient({
       connect: client.streamConnect(planId),
+      lastEventId: this.position || undefined,
       onStateChange: (state) => {
         // "reconnecting" and "closed" always follow an onError, which sets them with the reason.
         if (generation === this.generation && (state === "connecting" || state === "open")) {
           this.setConnection(state);
         }
       },
-      onOpen: () => {
+      onOpen: ({ reconnect }) => {
         if (generation !== this.generation) {
           return;
         }
         this.post({ type: "clearError" });
-        // Read the plan after the stream is open: whatever was added before it connected is in this
-        // copy, whatever comes after arrives on the stream (duplicates are dropped by step id).
-        void this.refresh(generation);
+        if (readOnOpen && !reconnect) {
+          void this.refresh(generation);
+        }
       },
       onEvent: (event) => {
         if (generation === this.generation) {
@@ -360,24 +384,48 @@ class PlanPanel {
     await stream?.stop();
   }
 
-  private async refresh(generation: number): Promise<void> {
+  /** Read the plan again (no position known). Returns false when it could not. */
+  private async refresh(generation: number): Promise<boolean> {
     if (!this.client) {
-      return;
+      return false;
     }
     try {
       const plan = await this.client.getPlan(this.state.id);
       if (generation !== this.generation || plan.id !== this.state.id) {
-        return;
+        return false;
       }
       this.state.replace(plan);
+      if (plan.last_event_id) {
+        this.position = plan.last_event_id;
+      }
       this.panel.title = plan.title || "AEP Plan";
       this.post({ type: "plan", plan: this.state.plan });
       if (this.state.plan.archived) {
         this.setConnection("closed", "The plan is archived.");
         void this.stopStream();
       }
+      return true;
     } catch (error) {
       this.post({ type: "error", message: toApiError(error, this.client.errorContext(this.state.id)).message });
+      return false;
+    }
+  }
+
+  /**
+   * The stream could not replay what was missed: stop it, read the plan (and its position) again,
+   * and go on from there. The events between the reset and the new read are in that copy.
+   */
+  private async reload(): Promise<void> {
+    const generation = ++this.generation;
+    await this.stopStream();
+    if (this.disposed || generation !== this.generation) {
+      return;
+    }
+    this.position = "";
+    if (await this.refresh(generation)) {
+      await this.restart();
+    } else {
+      this.setConnection("closed", "The plan could not be read again; press Reconnect.");
     }
   }
 
@@ -386,14 +434,43 @@ class PlanPanel {
     if ("planId" in message && message.planId && message.planId !== this.state.id) {
       return;
     }
+    if (event.lastEventId && message.kind !== "reset") {
+      this.position = event.lastEventId;
+    }
     switch (message.kind) {
       case "step":
         {
           // The step's event carries the participants after it (the server decides who joins).
-          const joined = message.participants ? this.state.setParticipants(message.participants) : false;
-          if (this.state.addStep(message.step) || joined) {
-            this.post({ type: "step", step: message.step, participants: this.state.plan.participants });
+          const shown = this.state.step(message.step.id) !== undefined;
+          if (this.state.apply(message)) {
+            if (shown) {
+              this.post({ type: "plan", plan: this.state.plan });
+            } else {
+              this.post({ type: "step", step: message.step, participants: this.state.plan.participants });
+            }
           }
+        }
+        break;
+      case "step_updated":
+      case "step_deleted":
+      case "step_restored":
+        this.applyChange(message);
+        break;
+      case "step_moved":
+        this.applyChange(message);
+        if (this.pendingMoves.delete(message.stepId)) {
+          const step = this.state.step(message.stepId);
+          if (step) {
+            this.post({
+              type: "announce",
+              message: `Moved "${step.text}" to position ${this.state.position(step.id)} of ${this.state.plan.steps.length}`,
+            });
+          }
+        }
+        break;
+      case "plan_updated":
+        if (this.applyChange(message)) {
+          this.panel.title = this.state.plan.title || "AEP Plan";
         }
         break;
       case "archived":
@@ -404,7 +481,7 @@ class PlanPanel {
         void this.stopStream();
         break;
       case "reset":
-        void this.refresh(this.generation);
+        void this.reload();
         break;
       default:
         break;
@@ -432,6 +509,155 @@ class PlanPanel {
       case "reconnect":
         await this.restart();
         break;
+      case "toggleStep":
+        await this.writeStep("toggle", String(msg.stepId ?? ""), (client, planId, stepId) =>
+          client.updateStep({ planId, stepId, done: msg.done === true }).then((step) => this.stepChanged(step)),
+        );
+        break;
+      case "editStep":
+        await this.editStep(String(msg.stepId ?? ""), String(msg.text ?? ""), Number(msg.version));
+        break;
+      case "moveStep":
+        await this.moveStep(String(msg.stepId ?? ""), msg.direction === "up" ? "up" : "down");
+        break;
+      case "deleteStep":
+        {
+          const text = this.state.step(String(msg.stepId ?? ""))?.text ?? "";
+          // The step leaves the list when its event arrives (in the order the server wrote it).
+          await this.writeStep("delete", String(msg.stepId ?? ""), (client, planId, stepId) =>
+            client.deleteStep({ planId, stepId }).then(() => undefined),
+            { text },
+          );
+        }
+        break;
+      case "restoreStep":
+        await this.writeStep("restore", String(msg.stepId ?? ""), (client, planId, stepId) =>
+          client.restoreStep({ planId, stepId }).then(() => undefined),
+        );
+        break;
+      case "renamePlan":
+        await this.renamePlan(String(msg.title ?? ""), Number(msg.version));
+        break;
+    }
+  }
+
+  /** Apply a stream change; re-render when it changed what is shown. */
+  private applyChange(message: PlanChange): boolean {
+    if (!this.state.apply(message)) {
+      return false;
+    }
+    this.post({ type: "plan", plan: this.state.plan });
+    return true;
+  }
+
+  /** The API's answer to the panel's own edit or tick: shown at once (its event changes nothing more). */
+  private stepChanged(step: Step): void {
+    if (this.state.updateStep(step)) {
+      this.post({ type: "plan", plan: this.state.plan });
+    }
+  }
+
+  /**
+   * One write of a step, with its outcome posted to the webview as a `stepResult`. An archived plan
+   * shows as archived; an error the user can fix (token, settings) also gets a notification.
+   */
+  private async writeStep(
+    op: StepOp,
+    stepId: string,
+    write: (client: ApiClient, planId: string, stepId: string) => Promise<void>,
+    extra: { text?: string } = {},
+  ): Promise<ApiError | undefined> {
+    const planId = this.state.id;
+    let client: ApiClient | undefined;
+    try {
+      client = await this.controller.client();
+      await write(client, planId, stepId);
+      this.post({ type: "stepResult", op, stepId, ok: true, ...extra });
+      return undefined;
+    } catch (error) {
+      const apiError = toApiError(error, errorContext(client, planId, stepId));
+      if (apiError.stale && apiError.conflict?.step) {
+        // Show the step as it is now; the webview keeps the user's text in its editor.
+        this.stepChanged(apiError.conflict.step);
+      }
+      this.post({
+        type: "stepResult",
+        op,
+        stepId,
+        ok: false,
+        message: apiError.message,
+        ...(apiError.stale && apiError.conflict?.step ? { stale: true, current: apiError.conflict.step } : {}),
+      });
+      this.failed(apiError);
+      return apiError;
+    }
+  }
+
+  private async editStep(stepId: string, text: string, version: number): Promise<void> {
+    const trimmed = text.trim();
+    await this.writeStep("edit", stepId, (client, planId, id) =>
+      client
+        .updateStep({ planId, stepId: id, text: trimmed, ...(Number.isInteger(version) && version >= 1 ? { version } : {}) })
+        .then((step) => this.stepChanged(step)),
+    );
+  }
+
+  private async moveStep(stepId: string, direction: "up" | "down"): Promise<void> {
+    const target = this.state.moveTarget(stepId, direction);
+    if (!target) {
+      this.post({ type: "stepResult", op: "move", stepId, ok: true });
+      return;
+    }
+    // The step moves when its event arrives, in the order the server wrote it (moves that race
+    // end in the same order on every client); the announcement is made then.
+    this.pendingMoves.add(stepId);
+    const failed = await this.writeStep("move", stepId, (client, planId, id) =>
+      client.moveStep({ planId, stepId: id, after: target.after }).then(() => undefined),
+    );
+    if (failed) {
+      this.pendingMoves.delete(stepId);
+    }
+  }
+
+  private async renamePlan(title: string, version: number): Promise<void> {
+    const planId = this.state.id;
+    let client: ApiClient | undefined;
+    try {
+      client = await this.controller.client();
+      const plan = await client.updatePlan({
+        planId,
+        title: title.trim(),
+        ...(Number.isInteger(version) && version >= 1 ? { version } : {}),
+      });
+      if (plan.id === this.state.id && this.state.updatePlan(plan)) {
+        this.panel.title = this.state.plan.title || "AEP Plan";
+        this.post({ type: "plan", plan: this.state.plan });
+      }
+      this.post({ type: "planResult", ok: true });
+    } catch (error) {
+      const apiError = toApiError(error, errorContext(client, planId));
+      const current = apiError.conflict?.plan;
+      if (current && this.state.updatePlan(current)) {
+        this.panel.title = this.state.plan.title || "AEP Plan";
+        this.post({ type: "plan", plan: this.state.plan });
+      }
+      this.post({
+        type: "planResult",
+        ok: false,
+        message: apiError.message,
+        ...(current ? { stale: true, version: current.version, title: current.title } : {}),
+      });
+      this.failed(apiError);
+    }
+  }
+
+  /** After a refused write: an archived plan shows as archived; a fixable cause gets a notification. */
+  private failed(apiError: ApiError): void {
+    if (apiError.archived && this.state.markArchived()) {
+      this.post({ type: "archived" });
+    }
+    if (apiError.action) {
+      void showError(apiError);
     }
   }
 
@@ -446,7 +672,7 @@ class PlanPanel {
     } catch (error) {
       const apiError = toApiError(error, errorContext(client, planId));
       this.post({ type: "addStepResult", ok: false, message: apiError.message });
-      if (apiError.status === 409) {
+      if (apiError.archived) {
         this.state.markArchived();
         this.post({ type: "archived" });
       }
@@ -521,12 +747,12 @@ async function showError(error: unknown): Promise<void> {
   }
 }
 
-function errorContext(client: ApiClient | undefined, planId?: string): ErrorContext {
+function errorContext(client: ApiClient | undefined, planId?: string, stepId?: string): ErrorContext {
   if (client) {
-    return client.errorContext(planId);
+    return client.errorContext(planId, stepId);
   }
   const config = vscode.workspace.getConfiguration("aep");
-  return { serverUrl: currentServerUrl(), orgId: config.get<string>("orgId", ""), planId };
+  return { serverUrl: currentServerUrl(), orgId: config.get<string>("orgId", ""), planId, ...(stepId ? { stepId } : {}) };
 }
 
 function currentServerUrl(): string {

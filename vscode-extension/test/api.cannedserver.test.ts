@@ -5,21 +5,36 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { ApiClient, ApiError, MESSAGES } from "../src/api";
+import { ApiClient, ApiError, MESSAGES, normalizeStep } from "../src/api";
 
 const PLAN_ID = "0b6f2f7e-2d8c-4b8e-9a53-2f1f0c1d9e01";
 const ARCHIVED_ID = "9d1e4c3b-0000-4000-8000-000000000009";
+const STEP_1 = {
+  id: "s1",
+  text: "first",
+  owner: "alice",
+  ts: "2024-05-01T10:00:00Z",
+  done: false,
+  done_by: null,
+  done_at: null,
+  version: 3,
+  updated_at: "2024-05-01T10:30:00Z",
+};
 const plan = {
   id: PLAN_ID,
   org_id: "org-a-uuid",
   title: "Canned plan",
   description: "",
-  steps: [{ id: "s1", text: "first", owner: "alice", ts: "2024-05-01T10:00:00Z" }],
+  version: 2,
+  steps: [STEP_1],
+  progress: { done: 0, total: 1 },
   participants: ["alice"],
   archived: false,
   created_at: "2024-05-01T09:00:00Z",
   updated_at: "2024-05-01T10:00:00Z",
+  last_event_id: `plan-${PLAN_ID}:7`,
 };
+const STEP_PATH = `/api/plan/${PLAN_ID}/steps/`;
 
 interface Seen {
   method: string;
@@ -72,10 +87,59 @@ before(async () => {
         if (input.plan_id === ARCHIVED_ID) {
           return json(res, 409, { detail: "Plan is archived." });
         }
+        if (input.text === "one too many") {
+          return json(res, 409, { detail: "A plan holds at most 2000 steps; this one is full." });
+        }
         return json(res, 200, {
           status: "step_added",
           step: { id: "s2", text: input.text, owner: input.owner ?? "alice", ts: "2024-05-01T10:01:00Z" },
         });
+      }
+      if (req.method === "PATCH" && url.pathname === `/api/plan/${PLAN_ID}`) {
+        const input = JSON.parse(body);
+        if (input.version !== undefined && input.version !== plan.version) {
+          return json(res, 409, {
+            detail: "Someone else changed this plan since you loaded it: nothing was saved. Here is the current plan.",
+            plan,
+          });
+        }
+        return json(res, 200, { status: "plan_updated", plan: { ...plan, ...input, version: plan.version + 1 } });
+      }
+      if (url.pathname.startsWith(STEP_PATH)) {
+        const [stepId, action] = url.pathname.slice(STEP_PATH.length).split("/");
+        if (stepId !== "s1") {
+          return json(res, 404, { detail: "Step not found in this plan." });
+        }
+        if (req.method === "PATCH" && !action) {
+          const input = JSON.parse(body);
+          if (input.version !== undefined && input.version !== STEP_1.version) {
+            return json(res, 409, {
+              detail: "Someone else changed this step since you loaded it: nothing was saved. Here is the current step.",
+              step: STEP_1,
+            });
+          }
+          if (input.text === "") {
+            return json(res, 400, { text: ["This field may not be blank."] });
+          }
+          const done = input.done ?? STEP_1.done;
+          return json(res, 200, {
+            status: "step_updated",
+            step: { ...STEP_1, ...input, done, done_by: done ? "Alice" : null, version: STEP_1.version + 1 },
+          });
+        }
+        if (req.method === "DELETE" && !action) {
+          return json(res, 200, { status: "step_deleted", step_id: stepId });
+        }
+        if (req.method === "POST" && action === "move") {
+          const input = JSON.parse(body);
+          if (input.after === stepId) {
+            return json(res, 400, { after: ["A step cannot be put after itself."] });
+          }
+          return json(res, 200, { status: "step_moved", step: STEP_1, after: input.after });
+        }
+        if (req.method === "POST" && action === "restore") {
+          return json(res, 200, { status: "step_restored", step: { ...STEP_1, version: 5 }, after: null });
+        }
       }
       if (req.method === "POST" && url.pathname === `/api/plan/${PLAN_ID}/archive`) {
         return json(res, 200, { status: "archived", plan_id: PLAN_ID, memory_node_id: "node-1" });
@@ -127,9 +191,13 @@ test("canned server: start, get, step, archive send the contract's bodies", asyn
   assert.deepEqual(JSON.parse(seen[0].body), { title: "New" });
   assert.equal(seen[0].headers["content-type"], "application/json");
 
-  assert.equal((await c.getPlan(PLAN_ID)).steps.length, 1);
+  const got = await c.getPlan(PLAN_ID);
+  assert.deepEqual(got.steps, [STEP_1]);
+  assert.deepEqual(got.progress, { done: 0, total: 1 });
+  assert.equal(got.version, 2);
+  assert.equal(got.last_event_id, `plan-${PLAN_ID}:7`);
   const step = await c.addStep({ planId: PLAN_ID, text: "second" });
-  assert.deepEqual(step, { id: "s2", text: "second", owner: "alice", ts: "2024-05-01T10:01:00Z" });
+  assert.deepEqual(step, normalizeStep({ id: "s2", text: "second", owner: "alice", ts: "2024-05-01T10:01:00Z" }));
   assert.deepEqual(JSON.parse(seen[2].body), { plan_id: PLAN_ID, text: "second" });
 
   const archived = await c.archivePlan(PLAN_ID);
@@ -179,4 +247,109 @@ test("canned server: server down, wrong URL and a hanging server", async () => {
     client({ orgId: "slow" }, 150).listPlans(),
     (e: unknown) => e instanceof ApiError && e.kind === "timeout" && /did not answer within 150 ms; is it running\?/.test(e.message),
   );
+});
+
+test("canned server: updateStep sends only the fields given, to PATCH /api/plan/{id}/steps/{step}", async () => {
+  seen.length = 0;
+  const c = client();
+  const ticked = await c.updateStep({ planId: PLAN_ID, stepId: "s1", done: true });
+  assert.equal(seen[0].method, "PATCH");
+  assert.equal(seen[0].url, `/api/plan/${PLAN_ID}/steps/s1`);
+  assert.deepEqual(JSON.parse(seen[0].body), { done: true });
+  assert.equal(seen[0].headers["content-type"], "application/json");
+  assert.deepEqual([ticked.done, ticked.done_by, ticked.version], [true, "Alice", 4]);
+
+  const edited = await c.updateStep({ planId: PLAN_ID, stepId: "s1", text: "first, reworded", owner: "bob", version: 3 });
+  assert.deepEqual(JSON.parse(seen[1].body), { text: "first, reworded", owner: "bob", version: 3 });
+  assert.equal(edited.text, "first, reworded");
+});
+
+test("canned server: a stale version is a 409 that says someone else changed it, with the current version", async () => {
+  const c = client();
+  await assert.rejects(
+    c.updateStep({ planId: PLAN_ID, stepId: "s1", text: "my words", version: 1 }),
+    (e: unknown) =>
+      e instanceof ApiError &&
+      e.status === 409 &&
+      e.stale &&
+      !e.archived &&
+      e.message === "Someone else changed this step since you loaded it (it is now version 3): nothing was saved." &&
+      e.conflict?.step?.version === 3 &&
+      e.conflict.step.text === "first" &&
+      /Here is the current step/.test(e.detail ?? ""),
+  );
+  await assert.rejects(
+    c.updatePlan({ planId: PLAN_ID, title: "Mine", version: 1 }),
+    (e: unknown) =>
+      e instanceof ApiError &&
+      e.stale &&
+      /Someone else changed this plan .*version 2/.test(e.message) &&
+      e.conflict?.plan?.title === "Canned plan",
+  );
+});
+
+test("canned server: move, delete, restore and rename send the contract's requests", async () => {
+  seen.length = 0;
+  const c = client();
+  assert.deepEqual(await c.moveStep({ planId: PLAN_ID, stepId: "s1", after: null }), {
+    step: normalizeStep(STEP_1),
+    after: null,
+  });
+  assert.deepEqual([seen[0].method, seen[0].url, JSON.parse(seen[0].body)], [
+    "POST",
+    `/api/plan/${PLAN_ID}/steps/s1/move`,
+    { after: null },
+  ]);
+  assert.equal((await c.moveStep({ planId: PLAN_ID, stepId: "s1", after: "s9" })).after, "s9");
+  assert.deepEqual(JSON.parse(seen[1].body), { after: "s9" });
+
+  assert.equal(await c.deleteStep({ planId: PLAN_ID, stepId: "s1" }), "s1");
+  assert.deepEqual([seen[2].method, seen[2].url, seen[2].body], ["DELETE", `/api/plan/${PLAN_ID}/steps/s1`, ""]);
+  assert.equal(seen[2].headers["content-type"], undefined, "no body, no content type");
+
+  const restored = await c.restoreStep({ planId: PLAN_ID, stepId: "s1" });
+  assert.deepEqual([seen[3].method, seen[3].url], ["POST", `/api/plan/${PLAN_ID}/steps/s1/restore`]);
+  assert.deepEqual([restored.step.version, restored.after], [5, null]);
+
+  const renamed = await c.updatePlan({ planId: PLAN_ID, title: "Renamed", version: 2 });
+  assert.deepEqual([seen[4].method, seen[4].url, JSON.parse(seen[4].body)], [
+    "PATCH",
+    `/api/plan/${PLAN_ID}`,
+    { title: "Renamed", version: 2 },
+  ]);
+  assert.deepEqual([renamed.title, renamed.version], ["Renamed", 3]);
+});
+
+test("canned server: errors on a step surface the server's detail", async () => {
+  const c = client();
+  await assert.rejects(
+    c.updateStep({ planId: PLAN_ID, stepId: "gone", done: true }),
+    (e: unknown) =>
+      e instanceof ApiError &&
+      e.status === 404 &&
+      e.detail === "Step not found in this plan." &&
+      e.message.startsWith("Step not found in this plan."),
+  );
+  await assert.rejects(
+    c.updateStep({ planId: PLAN_ID, stepId: "s1", text: "" }),
+    (e: unknown) => e instanceof ApiError && e.status === 400 && e.message === "The server refused the request: text: This field may not be blank.",
+  );
+  await assert.rejects(
+    c.moveStep({ planId: PLAN_ID, stepId: "s1", after: "s1" }),
+    (e: unknown) => e instanceof ApiError && e.status === 400 && /after: A step cannot be put after itself/.test(e.message),
+  );
+  await assert.rejects(
+    c.addStep({ planId: PLAN_ID, text: "one too many" }),
+    (e: unknown) =>
+      e instanceof ApiError &&
+      e.status === 409 &&
+      !e.archived &&
+      !e.stale &&
+      e.message === "The server refused the change: A plan holds at most 2000 steps; this one is full.",
+  );
+  await assert.rejects(
+    c.addStep({ planId: ARCHIVED_ID, text: "late" }),
+    (e: unknown) => e instanceof ApiError && e.archived && !e.stale,
+  );
+  await assert.rejects(c.deleteStep({ planId: PLAN_ID, stepId: " " }), (e: unknown) => e instanceof ApiError && e.kind === "config");
 });

@@ -10,8 +10,8 @@
 import { describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { ApiClient, ApiError, MESSAGES, toApiError, type Step } from "../src/api";
-import { interpretStreamEvent, type StreamMessage } from "../src/planState";
+import { ApiClient, ApiError, MESSAGES, toApiError, type Plan, type Step } from "../src/api";
+import { interpretStreamEvent, PlanState, type PlanChange, type StreamMessage } from "../src/planState";
 import { SseClient, type SseEvent } from "../src/sse";
 import { waitFor } from "./helpers";
 
@@ -250,5 +250,129 @@ describe("API client against a real AEP server", () => {
       down.listPlans(),
       (e: unknown) => e instanceof ApiError && e.kind === "network" && /^Cannot reach the AEP server at http:\/\/127\.0\.0\.1:9/.test(e.message),
     );
+  });
+});
+
+/** The part of a plan the stream's events describe (times and position aside). */
+function described(plan: Plan) {
+  return {
+    id: plan.id,
+    title: plan.title,
+    description: plan.description,
+    version: plan.version,
+    steps: plan.steps,
+    progress: plan.progress,
+    participants: plan.participants,
+    archived: plan.archived,
+  };
+}
+
+describe("working a plan against a real AEP server (DESIGN 10)", () => {
+  test("tick, edit, move, delete, restore, rename: the plan as fetched plus its events equals a fresh GET", async (t) => {
+    if (!requireServer(t)) return;
+    const c = client();
+    const planId = await c.startPlan({ title: `Working ${stamp}`, participants: ["ext-test"] });
+    const a = await c.addStep({ planId, text: "a" });
+    const b = await c.addStep({ planId, text: "b" });
+    const d = await c.addStep({ planId, text: "d" });
+    assert.deepEqual([a.done, a.done_by, a.done_at, a.version], [false, null, null, 1]);
+
+    const fetched = await c.getPlan(planId);
+    assert.match(fetched.last_event_id, new RegExp(`^plan-${planId}:\\d+$`));
+    assert.deepEqual(fetched.progress, { done: 0, total: 3 });
+    assert.equal(fetched.version, 1);
+    const state = new PlanState(fetched);
+    const s = openStream(c, planId, fetched.last_event_id);
+    try {
+      await waitFor(() => s.messages.some((m) => m.kind === "connected"), 10_000, "the connected event");
+
+      const ticked = await c.updateStep({ planId, stepId: b.id, done: true });
+      assert.deepEqual([ticked.done, ticked.version], [true, 2]);
+      assert.ok(ticked.done_by, "done_by names who ticked it");
+      assert.match(ticked.done_at ?? "", /^\d{4}-\d\d-\d\dT/);
+      const edited = await c.updateStep({ planId, stepId: a.id, text: "a, reworded", version: 1 });
+      assert.deepEqual([edited.text, edited.version], ["a, reworded", 2]);
+      // A stale version: 409 with the current step, nothing written.
+      await assert.rejects(
+        c.updateStep({ planId, stepId: a.id, text: "lost?", version: 1 }),
+        (e: unknown) =>
+          e instanceof ApiError &&
+          e.status === 409 &&
+          e.stale &&
+          e.conflict?.step?.version === 2 &&
+          e.conflict.step.text === "a, reworded" &&
+          /Someone else changed this step .*version 2/.test(e.message),
+      );
+      const moved = await c.moveStep({ planId, stepId: d.id, after: null });
+      assert.equal(moved.after, null);
+      assert.equal(moved.step.version, 1, "a move leaves the version as it is");
+      await c.moveStep({ planId, stepId: a.id, after: b.id });
+      assert.equal(await c.deleteStep({ planId, stepId: b.id }), b.id);
+      const restored = await c.restoreStep({ planId, stepId: b.id });
+      assert.equal(restored.step.id, b.id);
+      const e = await c.addStep({ planId, text: "e" });
+      await c.deleteStep({ planId, stepId: d.id });
+      const renamed = await c.updatePlan({ planId, title: `Renamed ${stamp}`, version: 1 });
+      assert.deepEqual([renamed.title, renamed.version], [`Renamed ${stamp}`, 2]);
+      await assert.rejects(
+        c.updatePlan({ planId, title: "stale", version: 1 }),
+        (err: unknown) => err instanceof ApiError && err.stale && err.conflict?.plan?.version === 2,
+      );
+
+      // Nine writes went through (the refused ones wrote nothing): wait for their nine events.
+      const changes = () =>
+        s.messages.filter((m): m is PlanChange => m.kind !== "connected" && m.kind !== "ignore" && m.kind !== "reset");
+      await waitFor(() => changes().length >= 9, 10_000, "the nine events");
+      assert.deepEqual(
+        changes().map((m) => m.kind),
+        ["step_updated", "step_updated", "step_moved", "step_moved", "step_deleted", "step_restored", "step", "step_deleted", "plan_updated"],
+      );
+      for (const message of changes()) {
+        state.apply(message);
+      }
+      const fresh = await c.getPlan(planId);
+      assert.deepEqual(described(state.plan), described(fresh));
+      // [a b d] → d first → a after b → b deleted and restored where it was → e added → d deleted.
+      assert.deepEqual(
+        fresh.steps.map((x) => [x.id, x.text]),
+        [
+          [b.id, "b"],
+          [a.id, "a, reworded"],
+          [e.id, "e"],
+        ],
+      );
+      assert.deepEqual(fresh.progress, { done: 1, total: 3 });
+      assert.deepEqual(s.errors, []);
+    } finally {
+      await s.stream.stop();
+    }
+  });
+
+  test("a step not in the plan is 404, a move after itself 400, an archived plan 409: in the server's words", async (t) => {
+    if (!requireServer(t)) return;
+    const c = client();
+    const planId = await c.startPlan({ title: `Refusals ${stamp}` });
+    const a = await c.addStep({ planId, text: "a" });
+    await assert.rejects(
+      c.updateStep({ planId, stepId: randomUUID(), done: true }),
+      (e: unknown) => e instanceof ApiError && e.status === 404 && /step not found/i.test(e.detail ?? "") && e.message.startsWith(e.detail ?? "?"),
+    );
+    await assert.rejects(
+      c.moveStep({ planId, stepId: a.id, after: a.id }),
+      (e: unknown) => e instanceof ApiError && e.status === 400 && /after/.test(e.message),
+    );
+    await assert.rejects(
+      c.updateStep({ planId, stepId: a.id, text: "" }),
+      (e: unknown) => e instanceof ApiError && e.status === 400 && /text/.test(e.message),
+    );
+    await c.archivePlan(planId);
+    for (const write of [
+      () => c.updateStep({ planId, stepId: a.id, done: true }),
+      () => c.moveStep({ planId, stepId: a.id, after: null }),
+      () => c.deleteStep({ planId, stepId: a.id }),
+      () => c.updatePlan({ planId, title: "late" }),
+    ]) {
+      await assert.rejects(write(), (e: unknown) => e instanceof ApiError && e.status === 409 && e.archived && /archived/.test(e.message));
+    }
   });
 });

@@ -1,22 +1,30 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { JSDOM } from "jsdom";
-import type { Plan } from "../src/api";
+import type { Plan, Step } from "../src/api";
 import { buildPanelHtml, escapeHtml, makeNonce, WEBVIEW_SCRIPT } from "../src/webview";
 
 const XSS = "<img src=x onerror=alert(1)>";
 
+function st(id: string, text: string, owner: string, ts: string, overrides: Partial<Step> = {}): Step {
+  return { id, text, owner, ts, done: false, done_by: null, done_at: null, version: 1, updated_at: ts, ...overrides };
+}
+
 function plan(overrides: Partial<Plan> = {}): Plan {
+  const steps = overrides.steps ?? [st("s1", "Write notes", "alice", "2024-05-01T10:00:00Z")];
   return {
     id: "0b6f2f7e-2d8c-4b8e-9a53-2f1f0c1d9e01",
     org_id: "org-1",
     title: "Release 2.0",
     description: "Ship it",
-    steps: [{ id: "s1", text: "Write notes", owner: "alice", ts: "2024-05-01T10:00:00Z" }],
+    version: 1,
+    steps,
+    progress: { done: steps.filter((s) => s.done).length, total: steps.length },
     participants: ["alice", "bob"],
     archived: false,
     created_at: "2024-05-01T09:00:00Z",
     updated_at: "2024-05-01T10:00:00Z",
+    last_event_id: "",
     ...overrides,
   };
 }
@@ -62,7 +70,7 @@ test("a hostile title, description, participant, owner and step text are escaped
       title: XSS,
       description: XSS,
       participants: [XSS],
-      steps: [{ id: '"><script>alert(1)</script>', text: XSS, owner: XSS, ts: XSS }],
+      steps: [st('"><script>alert(1)</script>', XSS, XSS, XSS, { done: true, done_by: XSS })],
     }),
   });
   assert.ok(!html.includes("<img"), "no raw <img in the HTML");
@@ -140,9 +148,9 @@ test("webview script: says ready, renders streamed steps with textContent, de-du
       title: XSS,
       participants: ["carol"],
       steps: [
-        { id: "s1", text: "Write notes", owner: "alice", ts: "" },
-        { id: "s3", text: "Tag", owner: "bob", ts: "" },
-        { id: "s3", text: "Tag", owner: "bob", ts: "" },
+        st("s1", "Write notes", "alice", ""),
+        st("s3", "Tag", "bob", ""),
+        st("s3", "Tag", "bob", ""),
       ],
     }),
   });
@@ -254,4 +262,257 @@ test("webview script: a step that brings its owner updates the participants", ()
   assert.equal(doc.querySelectorAll("img").length, 0);
   send({ type: "step", step: { id: "s3", text: "t", owner: "alice", ts: "" } });
   assert.deepEqual(names(), ["alice", "bob", XSS]);
+});
+
+/** A plan of three steps, the second one ticked by Erin, loaded and rendered by the host's "plan". */
+function workingPanel() {
+  const steps = [
+    st("s1", "Write notes", "alice", "2024-05-01T10:00:00Z"),
+    st("s2", "Tag the release", "bob", "2024-05-01T10:01:00Z", {
+      done: true,
+      done_by: "Erin",
+      done_at: "2024-05-01T11:00:00Z",
+      version: 2,
+    }),
+    st("s3", "Announce", "alice", "2024-05-01T10:02:00Z"),
+  ];
+  const p = plan({ steps, version: 4 });
+  const panel = loadPanel(p);
+  panel.send({ type: "plan", plan: p });
+  const { doc } = panel;
+  const li = (id: string) => doc.querySelector(`#steps > li[data-step-id="${id}"]`) as HTMLElement;
+  const q = <T extends Element>(id: string, cls: string) => li(id).querySelector(`.${cls}`) as unknown as T;
+  const ids = () => Array.from(doc.querySelectorAll("#steps > li")).map((el) => el.getAttribute("data-step-id"));
+  return { ...panel, p, steps, li, q, ids };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test("first paint shows done steps struck through with who did them, and the progress", () => {
+  const steps = [st("s1", "One", "a", ""), st("s2", "Two", "b", "", { done: true, done_by: "Erin" })];
+  const { doc } = loadPanel(plan({ steps }));
+  assert.equal(doc.getElementById("progress")?.textContent, "1 of 2 done");
+  const second = doc.querySelector('#steps > li[data-step-id="s2"]') as HTMLElement;
+  assert.ok(second.classList.contains("done"));
+  assert.equal(second.querySelector(".done-by")?.textContent, "done by Erin");
+});
+
+test("webview script: each step gets a checkbox, Edit, Move up/down and Delete, labelled for screen readers", () => {
+  const { doc, q, li } = workingPanel();
+  assert.equal(doc.getElementById("progress")?.textContent, "1 of 3 done");
+  const box = q<HTMLInputElement>("s2", "done-toggle");
+  assert.equal(box.type, "checkbox");
+  assert.equal(box.checked, true);
+  assert.equal(box.getAttribute("aria-label"), "Done: Tag the release");
+  assert.ok(li("s2").classList.contains("done"));
+  assert.equal(q("s2", "done-by").textContent, "done by Erin");
+  assert.equal(q("s1", "done-by"), null);
+  assert.equal(q("s1", "move-up").getAttribute("aria-label"), "Move up: Write notes");
+  assert.equal(q("s1", "move-down").getAttribute("aria-label"), "Move down: Write notes");
+  assert.equal(q("s1", "edit-button").getAttribute("aria-label"), "Edit step: Write notes");
+  assert.equal(q("s1", "delete-button").getAttribute("aria-label"), "Delete step: Write notes");
+  // The first step cannot go up, the last cannot go down.
+  assert.equal(q<HTMLButtonElement>("s1", "move-up").disabled, true);
+  assert.equal(q<HTMLButtonElement>("s1", "move-down").disabled, false);
+  assert.equal(q<HTMLButtonElement>("s3", "move-down").disabled, true);
+  for (const b of Array.from(doc.querySelectorAll("#steps button:not(.save)"))) {
+    assert.equal((b as HTMLButtonElement).type, "button", "only Save submits the editor");
+  }
+});
+
+test("webview script: ticking posts toggleStep; a refusal puts the checkbox back", () => {
+  const { window, q, posted, send } = workingPanel();
+  const box = q<HTMLInputElement>("s1", "done-toggle");
+  box.checked = true;
+  box.dispatchEvent(new window.Event("change", { bubbles: true }));
+  assert.deepEqual(posted.at(-1), { type: "toggleStep", stepId: "s1", done: true });
+  assert.equal(box.getAttribute("aria-disabled"), "true", "one write at a time per step");
+  box.checked = false;
+  box.dispatchEvent(new window.Event("change", { bubbles: true }));
+  assert.equal(posted.filter((m) => m.type === "toggleStep").length, 1);
+  assert.equal(box.checked, true, "shows what was asked until the answer");
+  send({ type: "stepResult", op: "toggle", stepId: "s1", ok: false, message: "Plan is archived." });
+  assert.equal(box.checked, false);
+  assert.equal(box.hasAttribute("aria-disabled"), false);
+  assert.match((window.document.getElementById("error") as HTMLElement).textContent ?? "", /archived/);
+});
+
+test("webview script: a tick from the host (ours or someone else's) strikes the step and counts it", () => {
+  const { doc, q, li, p, steps, send } = workingPanel();
+  send({
+    type: "plan",
+    plan: { ...p, steps: [{ ...steps[0], done: true, done_by: "Dana Dev", version: 2 }, steps[1], steps[2]] },
+  });
+  assert.ok(li("s1").classList.contains("done"));
+  assert.equal(q<HTMLInputElement>("s1", "done-toggle").checked, true);
+  assert.equal(q("s1", "done-by").textContent, "done by Dana Dev");
+  assert.equal(doc.getElementById("progress")?.textContent, "2 of 3 done");
+});
+
+test("webview script: edit in place; Enter saves with the version it began from, Escape cancels", () => {
+  const { window, doc, q, li, posted, send, p, steps } = workingPanel();
+  q<HTMLButtonElement>("s1", "edit-button").click();
+  const area = q<HTMLTextAreaElement>("s1", "edit-text");
+  assert.equal(li("s1").classList.contains("editing"), true);
+  assert.equal(q<HTMLElement>("s1", "edit").hidden, false);
+  assert.equal(area.value, "Write notes");
+  assert.equal(doc.activeElement, area);
+  area.value = "Draft";
+  area.dispatchEvent(new window.KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+  assert.equal(li("s1").classList.contains("editing"), false);
+  assert.equal(q("s1", "text").textContent, "Write notes");
+  assert.equal(doc.activeElement, q("s1", "edit-button"));
+
+  // Double-click the text: edit again; Enter saves.
+  q("s1", "text").dispatchEvent(new window.MouseEvent("dblclick", { bubbles: true }));
+  area.value = "  Write the release notes  ";
+  area.dispatchEvent(new window.KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+  assert.deepEqual(posted.at(-1), { type: "editStep", stepId: "s1", text: "Write the release notes", version: 1 });
+  // A change arriving meanwhile does not touch what is typed.
+  send({ type: "plan", plan: { ...p, steps: [{ ...steps[0], owner: "zed", version: 2 }, steps[1], steps[2]] } });
+  assert.equal(area.value, "  Write the release notes  ");
+  assert.equal(li("s1").classList.contains("editing"), true);
+  send({ type: "plan", plan: { ...p, steps: [{ ...steps[0], text: "Write the release notes", version: 3 }, steps[1], steps[2]] } });
+  send({ type: "stepResult", op: "edit", stepId: "s1", ok: true });
+  assert.equal(li("s1").classList.contains("editing"), false);
+  assert.equal(q("s1", "text").textContent, "Write the release notes");
+});
+
+test("webview script: someone else changed the step: the user's text is kept, with the current version", () => {
+  const { window, q, li, posted, send } = workingPanel();
+  q<HTMLButtonElement>("s3", "edit-button").click();
+  const area = q<HTMLTextAreaElement>("s3", "edit-text");
+  area.value = "Announce on the blog";
+  area.dispatchEvent(new window.KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+  assert.equal((posted.at(-1) as { version: number }).version, 1);
+  send({
+    type: "stepResult",
+    op: "edit",
+    stepId: "s3",
+    ok: false,
+    stale: true,
+    message: "Someone else changed this step since you loaded it (it is now version 2): nothing was saved.",
+    current: st("s3", "Announce <b>widely</b>", "alice", "", { version: 2 }),
+  });
+  assert.equal(li("s3").classList.contains("editing"), true);
+  assert.equal(area.value, "Announce on the blog", "the user's text is kept");
+  const note = q<HTMLElement>("s3", "edit-note");
+  assert.equal(note.hidden, false);
+  assert.match(note.textContent ?? "", /Someone else changed this step .*version 2/);
+  assert.match(note.textContent ?? "", /Announce <b>widely<\/b>/);
+  assert.equal(window.document.querySelectorAll("#steps b").length, 0);
+  // Saving again sends the version it was told about.
+  area.dispatchEvent(new window.KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+  assert.deepEqual(posted.at(-1), { type: "editStep", stepId: "s3", text: "Announce on the blog", version: 2 });
+});
+
+test("webview script: Move up / Move down post the move; the reordered list keeps the focus and announces it", async () => {
+  const { doc, q, ids, posted, send, p, steps } = workingPanel();
+  const down = q<HTMLButtonElement>("s1", "move-down");
+  down.focus();
+  down.click();
+  assert.deepEqual(posted.at(-1), { type: "moveStep", stepId: "s1", direction: "down" });
+  assert.equal(down.getAttribute("aria-disabled"), "true", "no second move before the first is done");
+  down.click();
+  assert.equal(posted.filter((m) => m.type === "moveStep").length, 1);
+  assert.equal(doc.activeElement, down, "the focus stays while it waits");
+  send({ type: "plan", plan: { ...p, steps: [steps[1], steps[0], steps[2]] } });
+  send({ type: "stepResult", op: "move", stepId: "s1", ok: true });
+  send({ type: "announce", message: 'Moved "Write notes" to position 2 of 3' });
+  assert.deepEqual(ids(), ["s2", "s1", "s3"]);
+  assert.equal(doc.activeElement, q("s1", "move-down"), "the focus stays on the moved step's button");
+  await sleep(60);
+  const announcer = doc.getElementById("announcer") as HTMLElement;
+  assert.equal(announcer.getAttribute("aria-live"), "polite");
+  assert.equal(announcer.textContent, 'Moved "Write notes" to position 2 of 3');
+  q<HTMLButtonElement>("s1", "move-up").click();
+  assert.deepEqual(posted.at(-1), { type: "moveStep", stepId: "s1", direction: "up" });
+  // Moved to the top: its Move up is disabled, so the focus goes to its Move down.
+  q<HTMLButtonElement>("s1", "move-up").focus();
+  send({ type: "plan", plan: { ...p, steps: [steps[0], steps[1], steps[2]] } });
+  send({ type: "stepResult", op: "move", stepId: "s1", ok: true });
+  assert.equal(q<HTMLButtonElement>("s1", "move-up").disabled, true);
+  assert.equal(doc.activeElement, q("s1", "move-down"));
+});
+
+test("webview script: Delete, then Undo restores; the step leaves and comes back with the host's list", () => {
+  const { doc, q, ids, posted, send, p, steps } = workingPanel();
+  q<HTMLButtonElement>("s2", "delete-button").focus();
+  q<HTMLButtonElement>("s2", "delete-button").click();
+  assert.deepEqual(posted.at(-1), { type: "deleteStep", stepId: "s2" });
+  send({ type: "plan", plan: { ...p, steps: [steps[0], steps[2]] } });
+  send({ type: "stepResult", op: "delete", stepId: "s2", ok: true, text: "Tag the release" });
+  assert.equal(doc.activeElement, doc.getElementById("undo-button"), "the keyboard focus goes to Undo");
+  assert.deepEqual(ids(), ["s1", "s3"]);
+  assert.equal(doc.getElementById("progress")?.textContent, "0 of 2 done");
+  const toast = doc.getElementById("toast") as HTMLElement;
+  assert.equal(toast.hidden, false);
+  assert.equal(doc.getElementById("toast-text")?.textContent, "Deleted \u201cTag the release\u201d.");
+  const undo = doc.getElementById("undo-button") as HTMLButtonElement;
+  undo.click();
+  assert.deepEqual(posted.at(-1), { type: "restoreStep", stepId: "s2" });
+  assert.equal(undo.getAttribute("aria-disabled"), "true");
+  undo.click();
+  assert.equal(posted.filter((m) => m.type === "restoreStep").length, 1, "one restore at a time");
+  send({ type: "stepResult", op: "restore", stepId: "s2", ok: true }); // the answer before the event
+  send({ type: "plan", plan: { ...p, steps: [steps[0], { ...steps[1], version: 4 }, steps[2]] } });
+  assert.equal(toast.hidden, true);
+  assert.equal(doc.activeElement, q("s2", "delete-button"), "the focus is on the step that came back");
+  assert.deepEqual(ids(), ["s1", "s2", "s3"]);
+  assert.equal(doc.getElementById("progress")?.textContent, "1 of 3 done");
+});
+
+test("webview script: rename the plan in place, with its version; a stale rename keeps the user's title", () => {
+  const { window, doc, posted, send, p } = workingPanel();
+  const rename = doc.getElementById("rename-button") as HTMLButtonElement;
+  const input = doc.getElementById("rename-input") as HTMLInputElement;
+  const form = doc.getElementById("rename-form") as HTMLFormElement;
+  const title = doc.getElementById("plan-title") as HTMLElement;
+  assert.equal(rename.getAttribute("aria-label"), "Rename plan");
+  rename.click();
+  assert.equal(form.hidden, false);
+  assert.equal(title.hidden, true);
+  assert.equal(input.value, "Release 2.0");
+  input.value = "Nope";
+  input.dispatchEvent(new window.KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+  assert.equal(form.hidden, true);
+  assert.equal(title.textContent, "Release 2.0");
+
+  title.dispatchEvent(new window.MouseEvent("dblclick", { bubbles: true }));
+  input.value = "Release 2.1";
+  form.dispatchEvent(new window.Event("submit", { cancelable: true }));
+  assert.deepEqual(posted.at(-1), { type: "renamePlan", title: "Release 2.1", version: 4 });
+  send({
+    type: "planResult",
+    ok: false,
+    stale: true,
+    version: 5,
+    title: "Release 3",
+    message: "Someone else changed this plan since you loaded it (it is now version 5): nothing was saved.",
+  });
+  assert.equal(form.hidden, false);
+  assert.equal(input.value, "Release 2.1");
+  const note = doc.getElementById("rename-note") as HTMLElement;
+  assert.equal(note.hidden, false);
+  assert.match(note.textContent ?? "", /version 5.*Release 3/);
+  form.dispatchEvent(new window.Event("submit", { cancelable: true }));
+  assert.deepEqual(posted.at(-1), { type: "renamePlan", title: "Release 2.1", version: 5 });
+  send({ type: "plan", plan: { ...p, title: "Release 2.1", version: 6 } });
+  send({ type: "planResult", ok: true });
+  assert.equal(form.hidden, true);
+  assert.equal(title.textContent, "Release 2.1");
+  assert.equal(rename.hidden, false);
+  assert.equal(rename.disabled, false, "ready for the next rename");
+  assert.equal(doc.activeElement, rename, "the focus goes back to Rename");
+});
+
+test("webview script: an archived plan offers no step actions and no rename", () => {
+  const { doc, q, send } = workingPanel();
+  q<HTMLButtonElement>("s1", "edit-button").click();
+  send({ type: "archived" });
+  assert.equal(doc.body.getAttribute("data-archived"), "true"); // the stylesheet hides .step-actions
+  assert.equal(q<HTMLInputElement>("s1", "done-toggle").disabled, true);
+  assert.equal(q<HTMLButtonElement>("s1", "delete-button").disabled, true);
+  assert.equal(q<HTMLElement>("s1", "edit").hidden, true, "an open editor closes");
+  assert.equal((doc.getElementById("rename-button") as HTMLButtonElement).disabled, true);
 });

@@ -10,7 +10,9 @@ boxes, notifications, modal dialogs, the explorer, an editor's selection and con
 extension's webview panel (an iframe inside an iframe: `frame_locator` twice).
 
 `PlanPanel` reads and works the AEP plan panel inside that webview (title, connection status, steps,
-the add-step box, Archive), by the ids the panel's HTML gives them (vscode-extension/src/webview.ts).
+the add-step box, Archive; and working a plan: tick, edit in place, Move up/down, Delete and Undo,
+rename, progress), by the ids, classes and accessible names the panel's HTML gives them
+(vscode-extension/src/webview.ts).
 """
 
 from __future__ import annotations
@@ -388,6 +390,13 @@ class PlanPanel:
         self.reconnect_button = self.frame.locator("#reconnect-button")
         self.archived_badge = self.frame.locator("#archived-badge")
         self.archived_note = self.frame.locator("#archived-note")
+        self.progress = self.frame.locator("#progress")
+        self.announcer = self.frame.locator("#announcer")
+        self.toast = self.frame.locator("#toast")
+        self.undo_button = self.frame.locator("#undo-button")
+        self.rename_button = self.frame.get_by_role("button", name="Rename plan")
+        self.rename_input = self.frame.locator("#rename-input")
+        self.rename_note = self.frame.locator("#rename-note")
 
     def step(self, text: str) -> Locator:
         return self.frame.locator("#steps > li.step", has=self.frame.locator(".text", has_text=text))
@@ -406,3 +415,42 @@ class PlanPanel:
     def add_step(self, text: str) -> None:
         self.step_input.fill(text)
         self.add_button.click()
+
+    # Working a plan ---------------------------------------------------------------------------------
+
+    def checkbox(self, text: str) -> Locator:
+        """The step's "Done" checkbox (its accessible name is "Done: <text>")."""
+        return self.step(text).get_by_role("checkbox")
+
+    def button(self, text: str, action: str) -> Locator:
+        """A step's button by its accessible name: "Edit step", "Move up", "Move down", "Delete step"."""
+        return self.step(text).get_by_role("button", name=re.compile(rf"^{re.escape(action)}: "))
+
+    def editor(self, text: str) -> Locator:
+        return self.step(text).locator("textarea.edit-text")
+
+    def edit_step(self, text: str, new_text: str, *, double_click: bool = True) -> None:
+        """Open the step's editor (double-click its text, or its Edit button), type, press Enter."""
+        step = self.step(text)
+        if double_click:
+            step.locator(".text").dblclick()
+        else:
+            self.button(text, "Edit step").click()
+        editor = step.locator("textarea.edit-text")
+        expect(editor).to_be_focused()
+        editor.fill(new_text)
+        editor.press("Enter")
+
+    def move_with_keyboard(self, text: str, direction: str) -> None:
+        """Focus the step's Move up / Move down button and press Enter, as a keyboard user does."""
+        self.button(text, f"Move {direction}").focus()
+        self.workbench.page.keyboard.press("Enter")
+
+    def delete(self, text: str) -> None:
+        self.button(text, "Delete step").click()
+
+    def rename(self, title: str) -> None:
+        self.rename_button.click()
+        expect(self.rename_input).to_be_focused()
+        self.rename_input.fill(title)
+        self.rename_input.press("Enter")

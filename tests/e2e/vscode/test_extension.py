@@ -3,13 +3,17 @@
 What a user sees: the token prompt, SecretStorage, the plan list and a new plan, the panel's steps
 arriving live, a step typed in the panel and one from an editor selection reaching the server,
 archiving, the reconnect after a server restart, and the messages for a wrong token and a server
-that is down. The screenshots in docs/screenshots/vscode-*.png are taken here.
+that is down; working a plan (DESIGN 10) in the panel (tick, edit in place, a stale edit, Move
+up/down by keyboard, Delete and Undo, rename) and another user's changes arriving live. The
+screenshots in docs/screenshots/vscode-*.png are taken here (vscode-panel-working.png only with
+AEP_SCREENSHOTS=1).
 
 Run with `make test-vscode` (builds and packages the extension, installs code-server if needed).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -24,6 +28,7 @@ from plans import services
 from plans.models import LivePlan, PlanStep
 from tests.e2e.vscode.conftest import AepAccount, open_plan, set_token
 from tests.e2e.vscode.harness import CodeServer, PlanPanel, Workbench
+from tests.factories import MembershipFactory, UserFactory, token_for
 from tests.servers import LiveServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.live, pytest.mark.vscode]
@@ -44,6 +49,26 @@ def api_step(server: LiveServer, account: AepAccount, plan_id: Any, text: str, o
     )
     assert response.status_code == 200, response.text
     return response.json()["step"]
+
+
+def api(
+    server: LiveServer, token: str, org: str, method: str, path: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A call to the HTTP API of the running server, as another client would make it."""
+    response = httpx.request(
+        method,
+        f"{server.url}{path}",
+        json=body,
+        headers={"Authorization": f"Token {token}", "X-Org-Id": org},
+        timeout=10,
+    )
+    assert response.status_code == 200, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def screenshot_path(name: str, tmp_path: Any) -> Any:
+    """docs/screenshots/<name> with AEP_SCREENSHOTS=1, else a temp folder (the docs stay as they are)."""
+    return (SCREENSHOTS if os.environ.get("AEP_SCREENSHOTS") == "1" else tmp_path) / name
 
 
 def stored_steps(plan_id: Any) -> list[tuple[str, str]]:
@@ -287,3 +312,212 @@ def test_wrong_token_and_server_down_say_what_to_do(
     wb.set_setting("aep.serverUrl", live_daphne.url)
     panel.expect_live(timeout=45_000)
     expect(panel.connection_detail).to_be_hidden()
+
+
+def test_working_a_plan_in_the_panel(
+    live_daphne: LiveServer,
+    aep_account: AepAccount,
+    code_server_factory: Callable[..., CodeServer],
+    open_workbench: Callable[[CodeServer], Workbench],
+    aep_settings: Callable[..., dict[str, str]],
+    tmp_path: Any,
+) -> None:
+    org, user, token = aep_account.org, aep_account.user, aep_account.token
+    plan = services.start_plan(org=org, user=user, title="Sprint 12", participants=["dana"])
+    texts = ["Write the changelog", "Run the migration", "Update the docs", "Email the customers"]
+    ids = {text: str(services.add_step(org=org, user=user, plan_id=plan.id, text=text).id) for text in texts}
+    # Another member of the org, working on the same plan through the API.
+    erin = UserFactory(username="erin", first_name="Erin", last_name="Ops")
+    MembershipFactory(user=erin, org=org)
+    erin_token = token_for(erin)
+
+    def server_plan() -> dict[str, Any]:
+        return api(live_daphne, token, org.id, "GET", f"/api/plan/{plan.id}")
+
+    def server_texts() -> list[str]:
+        return [step["text"] for step in server_plan()["steps"]]
+
+    server = code_server_factory(settings=aep_settings(live_daphne.url))
+    wb = open_workbench(server)
+    set_token(wb, token)
+    wb.clear_notifications()
+    panel = open_plan(wb, "Sprint 12")
+    panel.expect_live()
+    assert panel.step_texts() == texts
+    expect(panel.progress).to_have_text("0 of 4 done")
+
+    # 11. Tick a step: struck through, "done by" the user, counted; the server has it done by them.
+    panel.checkbox("Run the migration").check()
+    expect(panel.step("Run the migration")).to_have_class(re.compile(r"\bdone\b"))
+    expect(panel.step("Run the migration")).to_contain_text("done by Dana Dev")
+    expect(panel.progress).to_have_text("1 of 4 done")
+    migration = server_plan()["steps"][1]
+    assert (migration["text"], migration["done"], migration["done_by"]) == (
+        "Run the migration",
+        True,
+        "Dana Dev",
+    )
+    assert server_plan()["progress"] == {"done": 1, "total": 4}
+
+    # 12. Edit in place: double-click, type, Enter saves; Edit, type, Escape cancels.
+    panel.edit_step("Update the docs", "Update the user guide")
+    expect(panel.step("Update the user guide")).to_be_visible()
+    expect(panel.editor("Update the user guide")).to_be_hidden()
+    assert wait_for(lambda: server_texts()[2] == "Update the user guide"), server_texts()
+    panel.button("Write the changelog", "Edit step").click()
+    panel.editor("Write the changelog").fill("Not this")
+    panel.editor("Write the changelog").press("Escape")
+    expect(panel.editor("Write the changelog")).to_be_hidden()
+    expect(panel.button("Write the changelog", "Edit step")).to_be_focused()
+    assert panel.step_texts() == [
+        "Write the changelog",
+        "Run the migration",
+        "Update the user guide",
+        texts[3],
+    ]
+
+    # 13. Someone else changes the step while it is being edited: saving says so, with the version,
+    # and keeps the user's text; saving again replaces theirs.
+    panel.button("Email the customers", "Edit step").click()
+    panel.editor("Email the customers").fill("Email the customers and partners")
+    api(
+        live_daphne,
+        erin_token,
+        org.id,
+        "PATCH",
+        f"/api/plan/{plan.id}/steps/{ids[texts[3]]}",
+        {"text": "Email everyone"},
+    )
+    expect(panel.step("Email everyone")).to_be_visible()  # live, while the editor stays open
+    editor = panel.editor("Email everyone")
+    expect(editor).to_have_value("Email the customers and partners")
+    editor.press("Enter")
+    note = panel.step("Email everyone").locator(".edit-note")
+    expect(note).to_contain_text("Someone else changed this step since you loaded it (it is now version 2)")
+    expect(note).to_contain_text("Their text: \u201cEmail everyone\u201d")
+    expect(editor).to_have_value("Email the customers and partners")
+    assert server_texts()[3] == "Email everyone", "nothing was written"
+    editor.press("Enter")
+    expect(panel.step("Email the customers and partners")).to_be_visible()
+    expect(panel.editor("Email the customers and partners")).to_be_hidden()
+    assert wait_for(lambda: server_texts()[3] == "Email the customers and partners"), server_texts()
+
+    # 14. Move up twice with the keyboard: the focus stays on the button, each move is announced.
+    panel.move_with_keyboard("Email the customers and partners", "up")
+    expect(panel.announcer).to_have_text('Moved "Email the customers and partners" to position 3 of 4')
+    expect(panel.button("Email the customers and partners", "Move up")).to_be_focused()
+    wb.page.keyboard.press("Enter")
+    expect(panel.announcer).to_have_text('Moved "Email the customers and partners" to position 2 of 4')
+    moved = [
+        "Write the changelog",
+        "Email the customers and partners",
+        "Run the migration",
+        "Update the user guide",
+    ]
+    assert panel.step_texts() == moved
+    assert wait_for(lambda: server_texts() == moved), server_texts()
+    panel.button("Write the changelog", "Move down").click()
+    expect(panel.announcer).to_have_text('Moved "Write the changelog" to position 2 of 4')
+    moved = [
+        "Email the customers and partners",
+        "Write the changelog",
+        "Run the migration",
+        "Update the user guide",
+    ]
+    assert wait_for(lambda: server_texts() == moved), server_texts()
+    expect(panel.button("Email the customers and partners", "Move up")).to_be_disabled()
+    expect(panel.button("Update the user guide", "Move down")).to_be_disabled()
+
+    # 15. Delete, then Undo: the step leaves (on the server too) and comes back where it was.
+    # With the keyboard: Enter on Delete, the focus goes to Undo; Enter there, back on the step.
+    panel.button("Run the migration", "Delete step").focus()
+    wb.page.keyboard.press("Enter")
+    expect(panel.step("Run the migration")).to_have_count(0)
+    expect(panel.undo_button).to_be_focused()
+    expect(panel.toast).to_be_visible()
+    expect(panel.toast).to_contain_text("Deleted \u201cRun the migration\u201d.")
+    expect(panel.progress).to_have_text("0 of 3 done")
+    assert wait_for(lambda: "Run the migration" not in server_texts()), server_texts()
+    wb.page.keyboard.press("Enter")
+    expect(panel.step("Run the migration")).to_be_visible()
+    expect(panel.toast).to_be_hidden()
+    expect(panel.button("Run the migration", "Delete step")).to_be_focused()
+    assert panel.step_texts() == moved
+    expect(panel.progress).to_have_text("1 of 4 done")
+    assert wait_for(lambda: server_texts() == moved), server_texts()
+    assert server_plan()["steps"][2]["done"] is True  # restored as it was, ticked
+
+    # 16. Rename the plan: the panel, its tab and the server have the new title.
+    panel.rename("Sprint 12: release")
+    expect(panel.title).to_have_text("Sprint 12: release")
+    expect(panel.rename_input).to_be_hidden()
+    expect(panel.rename_button).to_be_enabled()
+    expect(wb.page.locator(".tabs-container .tab", has_text="Sprint 12: release")).to_be_visible()
+    assert wait_for(lambda: server_plan()["title"] == "Sprint 12: release")
+    assert server_plan()["version"] == 2
+    expect(panel.error).to_be_hidden()
+    wb.clear_notifications()
+    wb.page.wait_for_timeout(1_500)  # highlights fade
+    wb.screenshot(screenshot_path("vscode-panel-working.png", tmp_path))
+
+
+def test_another_users_changes_arrive_live_in_the_panel(
+    live_daphne: LiveServer,
+    aep_account: AepAccount,
+    code_server_factory: Callable[..., CodeServer],
+    open_workbench: Callable[[CodeServer], Workbench],
+    aep_settings: Callable[..., dict[str, str]],
+) -> None:
+    org, user = aep_account.org, aep_account.user
+    plan = services.start_plan(org=org, user=user, title="Launch week", participants=["dana"])
+    texts = ["Book the room", "Print the badges", "Order the food"]
+    ids = [str(services.add_step(org=org, user=user, plan_id=plan.id, text=text).id) for text in texts]
+    erin = UserFactory(username="erin", first_name="Erin", last_name="Ops")
+    MembershipFactory(user=erin, org=org)
+    erin_token = token_for(erin)
+
+    def erin_does(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return api(live_daphne, erin_token, org.id, method, f"/api/plan/{plan.id}{path}", body)
+
+    server = code_server_factory(settings=aep_settings(live_daphne.url))
+    wb = open_workbench(server)
+    set_token(wb, aep_account.token)
+    wb.clear_notifications()
+    panel = open_plan(wb, "Launch week")
+    panel.expect_live()
+    expect(panel.progress).to_have_text("0 of 3 done")
+
+    # 17. Erin ticks a step: struck through, "done by Erin Ops", counted; no reload.
+    erin_does("PATCH", f"/steps/{ids[1]}", {"done": True})
+    expect(panel.step("Print the badges")).to_have_class(re.compile(r"\bdone\b"), timeout=10_000)
+    expect(panel.step("Print the badges")).to_contain_text("done by Erin Ops")
+    expect(panel.checkbox("Print the badges")).to_be_checked()
+    expect(panel.progress).to_have_text("1 of 3 done")
+
+    # She moves the last step first, then edits it.
+    erin_does("POST", f"/steps/{ids[2]}/move", {"after": None})
+    expect(panel.steps.first).to_contain_text("Order the food", timeout=10_000)
+    assert panel.step_texts() == ["Order the food", "Book the room", "Print the badges"]
+    erin_does("PATCH", f"/steps/{ids[2]}", {"text": "Order the food (vegan too)"})
+    expect(panel.step("Order the food (vegan too)")).to_be_visible(timeout=10_000)
+
+    # She deletes a step: it leaves the panel; she restores it: it comes back where it was.
+    erin_does("DELETE", f"/steps/{ids[0]}")
+    expect(panel.step("Book the room")).to_have_count(0, timeout=10_000)
+    expect(panel.progress).to_have_text("1 of 2 done")
+    expect(panel.toast).to_be_hidden()  # only the user's own deletes offer an Undo
+    erin_does("POST", f"/steps/{ids[0]}/restore")
+    expect(panel.step("Book the room")).to_be_visible(timeout=10_000)
+    assert panel.step_texts() == ["Order the food (vegan too)", "Book the room", "Print the badges"]
+
+    # She renames the plan: the panel's title and its tab follow.
+    erin_does("PATCH", "", {"title": "Launch week (moved to May)"})
+    expect(panel.title).to_have_text("Launch week (moved to May)", timeout=10_000)
+    expect(wb.page.locator(".tabs-container .tab", has_text="Launch week (moved to May)")).to_be_visible()
+
+    # What the panel shows is what a fresh GET returns.
+    fresh = api(live_daphne, aep_account.token, org.id, "GET", f"/api/plan/{plan.id}")
+    assert [step["text"] for step in fresh["steps"]] == panel.step_texts()
+    assert fresh["progress"] == {"done": 1, "total": 3}
+    expect(panel.progress).to_have_text("1 of 3 done")
+    panel.expect_live()
