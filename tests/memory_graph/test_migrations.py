@@ -16,8 +16,10 @@ def test_search_migration_round_trip_indexes_existing_nodes(org_a, archive):
     note = MemoryNode.objects.create(org=org_a, kind="note", content="rotate the signing keys")
     assert search(query="rotate", org=org_a) == []  # created without the service: not indexed yet
 
-    call_command("migrate", "memory_graph", "0001", verbosity=0)
-    call_command("migrate", "memory_graph", verbosity=0)
+    call_command(
+        "migrate", "memory_graph", "0001", verbosity=0
+    )  # unapplies the plans migrations after it too
+    call_command("migrate", verbosity=0)  # every app forward again, as the rest of the suite needs
 
     assert [n.title for n in search(query="token", org=org_a)] == ["Authentication service"]
     assert [n.id for n in search(query="rotate", org=org_a)] == [note.id]
