@@ -397,13 +397,21 @@ def move_step(
     with transaction.atomic():
         now = timezone.now()
         _lock_plan(org, plan_uuid, now, claim_seq=False)
-        step = _step_in_plan(plan_uuid, step_uuid)
+        # The step and the one it goes after, in one query.
+        wanted = [step_uuid] if after_uuid is None else [step_uuid, after_uuid]
+        found = {
+            s.id: s
+            for s in PlanStep.objects.filter(plan_id=plan_uuid, id__in=wanted, deleted_at__isnull=True)
+        }
+        if step_uuid not in found:
+            raise NotFound(STEP_NOT_FOUND)
+        step = found[step_uuid]
         others = _live_steps_except(plan_uuid, step)
         lower = None
         if after_uuid is not None:
-            lower = others.filter(id=after_uuid).values_list("position", flat=True).first()
-            if lower is None:
+            if after_uuid not in found:
                 raise InvalidInput("No step with this id in this plan.", field="after")
+            lower = found[after_uuid].position
         upper = _next_position(others, lower)
         if (lower is None or step.position > lower) and (upper is None or step.position < upper):
             transaction.set_rollback(True)  # already there: nothing changes
