@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from aep.errors import DomainError, NotFound
 from aep.models import Organization
 from aep.pages import choose_page_org, org_page
-from aep.tenancy import scope
+from aep.tenancy import can_write, scope
 from plans import events, fragments, services
 from plans.forms import PlanForm, StepForm
 from plans.models import LivePlan
@@ -88,6 +88,8 @@ def plan_list(request: HttpRequest, org: Organization) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @org_page
 def plan_new(request: HttpRequest, org: Organization) -> HttpResponse:
+    if not can_write(org):  # a viewer gets the page that says why, not a form they cannot send
+        return render(request, "registration/read_only.html", status=403)
     form = PlanForm(request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
         try:

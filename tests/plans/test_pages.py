@@ -694,3 +694,9 @@ def test_a_viewer_sees_the_plan_without_write_controls_and_cannot_change_it(
         assert response.status_code == 403, action
     assert client.post(f"/plan/{plan_a.id}/edit", {"title": "x"}).status_code == 403
     assert db_state() == before
+
+
+def test_a_viewer_opening_new_plan_is_told_they_cannot_write(vic: Any) -> None:
+    response = login(vic).get("/plans/new")
+    assert response.status_code == 403
+    assert 'name="title"' not in response.content.decode()
