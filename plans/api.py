@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from aep.api import API_ERRORS, OrgAPIView, org_schema, uuid_path_parameter, validated
 from aep.idempotency import idempotent
+from aep.tenancy import can_write
 from plans import events, selectors, services
 from plans.serializers import (
     ArchivedOut,
@@ -77,7 +78,8 @@ class PlanDetailView(OrgAPIView):
         # The steps and the stream's position come from one snapshot: a client that connects
         # with it as Last-Event-ID and applies what follows holds exactly the plan's later state.
         plan, steps, last_event_id = events.plan_snapshot(org=self.org, plan_id=plan_id)
-        return Response({**plan_json(plan, steps), "last_event_id": last_event_id})
+        body = {**plan_json(plan, steps), "last_event_id": last_event_id, "can_write": can_write(self.org)}
+        return Response(body)
 
     @org_schema(
         request=PlanUpdateIn,

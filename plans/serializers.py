@@ -149,6 +149,9 @@ class PlanDetailOut(PlanOut):
     last_event_id = serializers.CharField(
         help_text="SSE id of the plan's latest event: connect the stream with it as Last-Event-ID."
     )
+    can_write = serializers.BooleanField(
+        help_text="Whether you may change the plan (false for a viewer); clients hide write controls."
+    )
 
 
 class PlanStartedOut(serializers.Serializer):

@@ -83,6 +83,7 @@ class TestPlanRetrieval:
             "created_at",
             "updated_at",
             "last_event_id",
+            "can_write",
         }
         assert body["last_event_id"] == f"plan-{plan_a.id}:2"  # two steps, two events
         assert body["id"] == str(plan_a.id)
@@ -93,6 +94,7 @@ class TestPlanRetrieval:
             for s in body["steps"]
         )
         assert body["progress"] == {"done": 0, "total": 2} and body["version"] == 1
+        assert body["can_write"] is True
         assert ISO_UTC.match(body["created_at"]) and ISO_UTC.match(body["steps"][0]["ts"])
         assert body["archived"] is False
 
@@ -310,3 +312,9 @@ class TestStepsReadBackExactly:
             "version": 1,
             "updated_at": utc,
         }
+
+
+@pytest.mark.django_db
+def test_a_viewer_reads_the_plan_with_can_write_false(make_client, vic, org_a, plan_a):
+    body = make_client(vic, org_a).get(f"/api/plan/{plan_a.id}").json()
+    assert body["can_write"] is False and len(body["steps"]) == 2

@@ -37,6 +37,8 @@ export interface Plan {
   updated_at: string;
   /** GET /api/plan/{id} only: the stream position its steps were read at ("" when unknown). */
   last_event_id: string;
+  /** GET /api/plan/{id} only: false for a viewer, who may read but not change the plan. */
+  can_write?: boolean;
 }
 
 /** Where a moved or restored step now is: right after `after` (null: first). */

@@ -127,6 +127,8 @@ export function buildPanelHtml(input: PanelHtmlInput): string {
   const steps = plan ? plan.steps : [];
   const participants = plan ? plan.participants : [];
   const archived = plan ? plan.archived : false;
+  // A viewer (DESIGN 12) reads everything and changes nothing: no write controls.
+  const readOnly = plan ? plan.can_write === false : false;
   const done = steps.filter((step) => step.done).length;
   return `<!DOCTYPE html>
 <html lang="en">
@@ -137,7 +139,7 @@ export function buildPanelHtml(input: PanelHtmlInput): string {
 <title>${escapeHtml(title)}</title>
 <style nonce="${nonce}">${STYLE}</style>
 </head>
-<body data-archived="${archived ? "true" : "false"}">
+<body data-archived="${archived ? "true" : "false"}" data-read-only="${readOnly ? "true" : "false"}">
 <header>
   <h1 id="plan-title" title="Double-click to rename">${escapeHtml(title)}</h1>
   <form id="rename-form" class="rename" autocomplete="off" hidden>
@@ -313,6 +315,11 @@ body[data-archived="true"] .step-actions,
 body[data-archived="true"] #toast,
 body[data-archived="true"] #connection,
 body[data-archived="true"] #connection-detail { display: none; }
+/* A viewer's panel: the plan, live, without the controls that change it. */
+body[data-read-only="true"] .add-step,
+body[data-read-only="true"] #archive-button,
+body[data-read-only="true"] #rename-button,
+body[data-read-only="true"] .step-actions { display: none; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 [hidden] { display: none !important; }
 `;
@@ -359,6 +366,7 @@ export const WEBVIEW_SCRIPT = `
   var undoButton = byId("undo-button");
 
   var archived = document.body.getAttribute("data-archived") === "true";
+  var readOnly = document.body.getAttribute("data-read-only") === "true";
   var adding = false;
   var archiving = false;
   var planVersion = 1;
@@ -524,12 +532,13 @@ export const WEBVIEW_SCRIPT = `
         var el = part(li, cls);
         if (wait) { el.setAttribute("aria-disabled", "true"); } else { el.removeAttribute("aria-disabled"); }
       });
-      part(li, "done-toggle").disabled = archived;
-      part(li, "edit-button").disabled = archived;
-      part(li, "delete-button").disabled = archived;
-      part(li, "move-up").disabled = archived || i === 0;
-      part(li, "move-down").disabled = archived || i === items.length - 1;
-      part(li, "save").disabled = archived;
+      var locked = archived || readOnly;
+      part(li, "done-toggle").disabled = locked;
+      part(li, "edit-button").disabled = locked;
+      part(li, "delete-button").disabled = locked;
+      part(li, "move-up").disabled = locked || i === 0;
+      part(li, "move-down").disabled = locked || i === items.length - 1;
+      part(li, "save").disabled = locked;
     });
   }
 
@@ -546,11 +555,12 @@ export const WEBVIEW_SCRIPT = `
   function updateControls() {
     badgeEl.hidden = !archived;
     archivedNoteEl.hidden = !archived;
-    inputEl.disabled = archived;
-    addButton.disabled = archived || adding;
-    archiveButton.disabled = archived || archiving;
-    renameButton.disabled = archived;
+    inputEl.disabled = archived || readOnly;
+    addButton.disabled = archived || readOnly || adding;
+    archiveButton.disabled = archived || readOnly || archiving;
+    renameButton.disabled = archived || readOnly;
     document.body.setAttribute("data-archived", archived ? "true" : "false");
+    document.body.setAttribute("data-read-only", readOnly ? "true" : "false");
     if (archived) {
       stopRename();
       hideToast();
@@ -678,6 +688,7 @@ export const WEBVIEW_SCRIPT = `
     renderSteps(plan.steps, rendered);
     rendered = true;
     archived = !!plan.archived;
+    readOnly = plan.can_write === false;
     updateCounts();
     updateControls();
   }
@@ -685,7 +696,7 @@ export const WEBVIEW_SCRIPT = `
   // Editing a step in place ---------------------------------------------------------------------
 
   function startEdit(li) {
-    if (archived || !li || li.classList.contains("editing") || li.getAttribute("data-live") !== "1") { return; }
+    if (archived || readOnly || !li || li.classList.contains("editing") || li.getAttribute("data-live") !== "1") { return; }
     var area = part(li, "edit-text");
     li.classList.add("editing");
     li.setAttribute("data-edit-version", li.getAttribute("data-version") || "1");
@@ -738,7 +749,7 @@ export const WEBVIEW_SCRIPT = `
   // Renaming the plan ---------------------------------------------------------------------------
 
   function startRename() {
-    if (archived || renaming) { return; }
+    if (archived || readOnly || renaming) { return; }
     renaming = true;
     renameVersion = planVersion;
     renameInput.value = planTitle;

@@ -516,3 +516,27 @@ test("webview script: an archived plan offers no step actions and no rename", ()
   assert.equal(q<HTMLElement>("s1", "edit").hidden, true, "an open editor closes");
   assert.equal((doc.getElementById("rename-button") as HTMLButtonElement).disabled, true);
 });
+
+test("webview script: a viewer's panel shows the plan live but no control that changes it", () => {
+  const steps = [st("s1", "Write notes", "alice", "2024-05-01T10:00:00Z"), st("s2", "Ship", "bob", "")];
+  const p = plan({ steps, can_write: false });
+  const { doc, posted, send } = loadPanel(p);
+  assert.equal(doc.body.getAttribute("data-read-only"), "true"); // the stylesheet hides the write controls
+  assert.equal(doc.body.getAttribute("data-archived"), "false");
+  send({ type: "plan", plan: p });
+  const li = (id: string) => doc.querySelector(`#steps > li[data-step-id="${id}"]`) as HTMLElement;
+  for (const cls of ["done-toggle", "edit-button", "delete-button", "move-up", "move-down"]) {
+    assert.equal((li("s1").querySelector(`.${cls}`) as HTMLButtonElement).disabled, true, cls);
+  }
+  assert.equal((doc.getElementById("add-step-button") as HTMLButtonElement).disabled, true);
+  assert.equal((doc.getElementById("archive-button") as HTMLButtonElement).disabled, true);
+  assert.equal((doc.getElementById("rename-button") as HTMLButtonElement).disabled, true);
+  (doc.getElementById("plan-title") as HTMLElement).dispatchEvent(new doc.defaultView!.MouseEvent("dblclick"));
+  li("s1").querySelector(".text")?.dispatchEvent(new doc.defaultView!.MouseEvent("dblclick", { bubbles: true }));
+  assert.equal((doc.getElementById("rename-form") as HTMLElement).hidden, true, "no rename");
+  assert.ok(!li("s1").classList.contains("editing"), "no edit");
+  assert.deepEqual(posted, [{ type: "ready" }]); // nothing was asked of the host
+  send({ type: "plan", plan: { ...p, can_write: true } }); // made a member: the controls come back
+  assert.equal(doc.body.getAttribute("data-read-only"), "false");
+  assert.equal((li("s1").querySelector(".done-toggle") as HTMLInputElement).disabled, false);
+});
