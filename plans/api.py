@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -15,6 +16,7 @@ from plans.serializers import (
     ArchivedOut,
     ArchiveIn,
     PlanDetailOut,
+    PlanDetailQuery,
     PlanListOut,
     PlanListQuery,
     PlanStartedOut,
@@ -70,15 +72,28 @@ class PlanStartView(OrgAPIView):
 
 class PlanDetailView(OrgAPIView):
     @org_schema(
-        parameters=[PLAN_ID],
+        parameters=[PLAN_ID, PlanDetailQuery],
         responses={200: PlanDetailOut, **ERRORS, **NOT_FOUND},
-        summary="Get a plan with its steps",
+        summary="Get a plan with its steps (all of them, or a page with steps_limit)",
     )
     def get(self, request: Request, plan_id: str) -> Response:
         # The steps and the stream's position come from one snapshot: a client that connects
         # with it as Last-Event-ID and applies what follows holds exactly the plan's later state.
-        plan, steps, last_event_id = events.plan_snapshot(org=self.org, plan_id=plan_id)
-        body = {**plan_json(plan, steps), "last_event_id": last_event_id, "can_write": can_write(self.org)}
+        query = validated(PlanDetailQuery, request.query_params)
+        cursor = None
+        if "steps_cursor" in query:
+            cursor = selectors.parse_steps_cursor(query["steps_cursor"])
+            if cursor is None:
+                raise ValidationError({"steps_cursor": ["Not a cursor this API gave."]})
+        if "steps_limit" in query or cursor is not None:
+            plan, steps, steps_next, progress, last_event_id = events.plan_page_snapshot(
+                org=self.org, plan_id=plan_id, limit=query.get("steps_limit", 10_000), after=cursor
+            )
+            body = plan_json(plan, steps, progress)
+        else:
+            plan, steps, last_event_id = events.plan_snapshot(org=self.org, plan_id=plan_id)
+            body, steps_next = plan_json(plan, steps), None
+        body.update(last_event_id=last_event_id, can_write=can_write(self.org), steps_next=steps_next)
         return Response(body)
 
     @org_schema(

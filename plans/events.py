@@ -139,6 +139,20 @@ def plan_snapshot(*, org: Organization, plan_id: uuid.UUID | str) -> tuple[Any, 
     return plan, steps, last_event_id
 
 
+def plan_page_snapshot(
+    *, org: Organization, plan_id: uuid.UUID | str, limit: int, after: tuple[str, int] | None
+) -> tuple[Any, list[dict[str, Any]], str | None, dict[str, int], str]:
+    """`plan_snapshot` with a page of the steps: (plan, steps, next cursor, the whole plan's
+    progress, last event id). Pages read at different times are each consistent, not together:
+    a client that pages through a plan follows the stream from the first page's position."""
+    with read_snapshot():
+        plan = selectors.get_plan(org=org, plan_id=plan_id)
+        last_event_id = current_event_id(plan.id)
+        steps, cursor = selectors.steps_page(plan.id, limit=limit, after=after)
+        progress = selectors.progress_of(plan.id)
+    return plan, steps, cursor, progress, last_event_id
+
+
 def step_payload(step: Any, participants: list[str]) -> dict[str, Any]:
     return {"type": "step", "plan_id": str(step.plan_id), **step_json(step), "participants": participants}
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 from typing import Any
 
-from django.db.models import CharField, Count, Func, OuterRef, QuerySet, Subquery
+from django.db.models import CharField, Count, Func, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, Coalesce
 
 from aep.errors import NotFound
@@ -112,41 +113,80 @@ def _json_uuid(value: Any) -> str:
     return value
 
 
+_STEP_COLUMNS = (
+    Cast("plan_id", CharField()),
+    Cast("id", CharField()),
+    "text",
+    "owner",
+    _UtcIsoText("ts"),
+    "done",
+    "done_by",
+    _UtcIsoText("done_at"),
+    "version",
+    _UtcIsoText("updated_at"),
+)
+
+
+def _step_row_json(row: tuple[Any, ...]) -> dict[str, Any]:
+    _plan_id, step_id, text, owner, ts, done, done_by, done_at, version, updated_at = row[:10]
+    return {
+        "id": _json_uuid(step_id),
+        "text": text,
+        "owner": owner,
+        "ts": _json_ts(ts),
+        "done": bool(done),
+        "done_by": done_by,
+        "done_at": _json_ts(done_at),
+        "version": version,
+        "updated_at": _json_ts(updated_at),
+    }
+
+
 def steps_json(plan_ids: list[uuid.UUID]) -> dict[str, list[dict[str, Any]]]:
     """The steps of these plans in their API shape (`plans.serializers.step_json`), in order, by the
     plan's id as text: one query, and no model instance or datetime per step."""
     rows = (
         PlanStep.objects.filter(plan_id__in=plan_ids, deleted_at__isnull=True)
         .order_by("plan_id", *STEP_ORDER)
-        .values_list(
-            Cast("plan_id", CharField()),
-            Cast("id", CharField()),
-            "text",
-            "owner",
-            _UtcIsoText("ts"),
-            "done",
-            "done_by",
-            _UtcIsoText("done_at"),
-            "version",
-            _UtcIsoText("updated_at"),
-        )
+        .values_list(*_STEP_COLUMNS)
     )
     steps: dict[str, list[dict[str, Any]]] = {str(plan_id): [] for plan_id in plan_ids}
-    for plan_id, step_id, text, owner, ts, done, done_by, done_at, version, updated_at in rows:
-        steps[_json_uuid(plan_id)].append(
-            {
-                "id": _json_uuid(step_id),
-                "text": text,
-                "owner": owner,
-                "ts": _json_ts(ts),
-                "done": bool(done),
-                "done_by": done_by,
-                "done_at": _json_ts(done_at),
-                "version": version,
-                "updated_at": _json_ts(updated_at),
-            }
-        )
+    for row in rows:
+        steps[_json_uuid(row[0])].append(_step_row_json(row))
     return steps
+
+
+_CURSOR = re.compile(r"([0-9A-Za-z]{1,255})\.([0-9]{1,10})")
+
+
+def parse_steps_cursor(cursor: str) -> tuple[str, int] | None:
+    """A `steps_next` cursor as (order key, seq), or None when it is not one."""
+    match = _CURSOR.fullmatch(cursor)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def steps_page(
+    plan_id: uuid.UUID, *, limit: int, after: tuple[str, int] | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to `limit` of the plan's steps in order, after the cursor's step; and the cursor of the
+    next page (None on the last). One query through the (plan, position) index, whatever the page."""
+    rows = PlanStep.objects.filter(plan_id=plan_id, deleted_at__isnull=True)
+    if after is not None:
+        position, seq = after
+        rows = rows.filter(Q(position__gt=position) | Q(position=position, seq__gt=seq))
+    page = list(rows.order_by(*STEP_ORDER).values_list(*_STEP_COLUMNS, "position", "seq")[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    cursor = f"{page[-1][10]}.{page[-1][11]}" if more and page else None
+    return [_step_row_json(row) for row in page], cursor
+
+
+def progress_of(plan_id: uuid.UUID) -> dict[str, int]:
+    """The whole plan's progress (`plans.serializers.progress_json`), for a page of its steps."""
+    counts = PlanStep.objects.filter(plan_id=plan_id, deleted_at__isnull=True).aggregate(
+        total=Count("id"), done=Count("id", filter=Q(done=True))
+    )
+    return {"done": counts["done"], "total": counts["total"]}
 
 
 def list_plans(

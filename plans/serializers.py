@@ -48,9 +48,12 @@ def progress_json(steps: list[dict[str, Any]]) -> dict[str, int]:
     return {"done": sum(1 for step in steps if step["done"]), "total": len(steps)}
 
 
-def plan_json(plan: Any, steps: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def plan_json(
+    plan: Any, steps: Iterable[dict[str, Any]], progress: dict[str, int] | None = None
+) -> dict[str, Any]:
     """A plan as the API returns it; `steps` are already in their JSON shape (`step_json`, or
-    `plans.selectors.steps_json` for many at once), in the plan's order."""
+    `plans.selectors.steps_json` for many at once), in the plan's order. `progress` is counted from
+    them unless they are a page of the plan's steps."""
     steps = list(steps)
     return {
         "id": str(plan.id),
@@ -59,7 +62,7 @@ def plan_json(plan: Any, steps: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "description": plan.description,
         "version": plan.version,
         "steps": steps,
-        "progress": progress_json(steps),
+        "progress": progress if progress is not None else progress_json(steps),
         "participants": list(plan.participants),
         "archived": plan.archived,
         "created_at": iso(plan.created_at),
@@ -108,6 +111,18 @@ class ArchiveIn(serializers.Serializer):
     context_id = StrictUUIDField(required=False, allow_null=True)
 
 
+class PlanDetailQuery(serializers.Serializer):
+    steps_limit = serializers.IntegerField(
+        min_value=1,
+        max_value=10_000,
+        required=False,
+        help_text="Return at most this many steps, and `steps_next` for the rest (default: every step)",
+    )
+    steps_cursor = serializers.CharField(
+        max_length=300, required=False, help_text="The `steps_next` of the previous page"
+    )
+
+
 class PlanListQuery(serializers.Serializer):
     archived = serializers.ChoiceField(choices=["true", "false"], required=False)
     limit = serializers.IntegerField(min_value=1, max_value=200, required=False, default=50)
@@ -151,6 +166,10 @@ class PlanDetailOut(PlanOut):
     )
     can_write = serializers.BooleanField(
         help_text="Whether you may change the plan (false for a viewer); clients hide write controls."
+    )
+    steps_next = serializers.CharField(
+        allow_null=True,
+        help_text="With `steps_limit`: the next page's `steps_cursor`, null on the last page",
     )
 
 

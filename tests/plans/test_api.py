@@ -11,6 +11,7 @@ import pytest
 from aep.models import AuditLog
 from memory_graph.models import MemoryEdge, MemoryNode
 from memory_graph.services import create_node
+from plans import services
 from plans.models import LivePlan, PlanStep
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
@@ -84,6 +85,7 @@ class TestPlanRetrieval:
             "updated_at",
             "last_event_id",
             "can_write",
+            "steps_next",
         }
         assert body["last_event_id"] == f"plan-{plan_a.id}:2"  # two steps, two events
         assert body["id"] == str(plan_a.id)
@@ -318,3 +320,52 @@ class TestStepsReadBackExactly:
 def test_a_viewer_reads_the_plan_with_can_write_false(make_client, vic, org_a, plan_a):
     body = make_client(vic, org_a).get(f"/api/plan/{plan_a.id}").json()
     assert body["can_write"] is False and len(body["steps"]) == 2
+
+
+@pytest.mark.django_db
+class TestStepPages:
+    """A long plan read in pages (issue 19 item 2): `steps_limit`, then `steps_cursor` = `steps_next`."""
+
+    @pytest.fixture
+    def seven(self, org_a, alice, plan_a):
+        for n in range(5):
+            services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text=f"more {n}")
+        first = plan_a.steps.order_by("position").first()
+        services.update_step(org=org_a, user=alice, plan_id=plan_a.id, step_id=first.id, done=True)
+        last = plan_a.steps.order_by("-position").first()
+        services.move_step(org=org_a, user=alice, plan_id=plan_a.id, step_id=last.id, after=None)
+        return plan_a
+
+    def test_pages_add_up_to_the_whole_plan_in_its_order(self, client_a, seven):
+        whole = client_a.get(f"/api/plan/{seven.id}").json()
+        assert whole["steps_next"] is None and len(whole["steps"]) == 7
+        pages, cursor = [], None
+        while True:
+            query = "?steps_limit=3" + (f"&steps_cursor={cursor}" if cursor else "")
+            body = client_a.get(f"/api/plan/{seven.id}{query}").json()
+            pages.append(body["steps"])
+            assert body["progress"] == {"done": 1, "total": 7}  # the whole plan's, on every page
+            cursor = body["steps_next"]
+            if cursor is None:
+                break
+        assert [len(p) for p in pages] == [3, 3, 1]
+        assert [s for page in pages for s in page] == whole["steps"]
+
+    def test_a_limit_as_large_as_the_plan_has_no_next_page(self, client_a, seven):
+        body = client_a.get(f"/api/plan/{seven.id}?steps_limit=7").json()
+        assert len(body["steps"]) == 7 and body["steps_next"] is None
+
+    @pytest.mark.parametrize(
+        ("query", "field"),
+        [
+            ("steps_limit=0", "steps_limit"),
+            ("steps_limit=abc", "steps_limit"),
+            ("steps_limit=10001", "steps_limit"),
+            ("steps_cursor=nope", "steps_cursor"),
+            ("steps_cursor=a0.x", "steps_cursor"),
+            ("steps_cursor=%00", "steps_cursor"),
+        ],
+    )
+    def test_bad_paging_is_400_naming_the_parameter(self, client_a, seven, query, field):
+        response = client_a.get(f"/api/plan/{seven.id}?{query}")
+        assert response.status_code == 400 and field in response.json()
