@@ -120,8 +120,17 @@ class TestHub:
 
 # --- real servers -------------------------------------------------------------------------------------
 def token_stream(server: Any, plan: Any, secret: str, org: str = "org-a") -> SseStream:
+    """The stream, opened as a client would: right after start, Pushpin can answer "Accept service
+    unavailable" (500) until its handler is connected; an EventSource retries, and so does this."""
     headers = {"Authorization": f"Token {secret}", "X-Org-Id": org}
-    return SseStream(f"{server.url}/api/plan/{plan.id}/stream", headers=headers)
+    deadline = time.monotonic() + 10
+    while True:
+        stream = SseStream(f"{server.url}/api/plan/{plan.id}/stream", headers=headers)
+        not_ready = stream.status_code == 500 and b"Accept service unavailable" in stream.body
+        if not not_ready or time.monotonic() > deadline:
+            return stream
+        stream.close()
+        time.sleep(0.2)
 
 
 def session_stream(server: Any, plan: Any, session_key: str, org: str = "org-a") -> SseStream:
