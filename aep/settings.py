@@ -199,6 +199,14 @@ STREAM_POLL_SECONDS = float(os.environ.get("STREAM_POLL_SECONDS", "2"))
 # An idle stream gets a `: keep-alive` comment this often, so proxies keep it open.
 STREAM_KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"))
 
+# Presence (live.presence): a channel's viewers go out at most once per interval; with Redis each
+# process vouches for its viewers every heartbeat, and a viewer not vouched for within the TTL (its
+# process died) no longer counts. An event lists at most PRESENCE_MAX_LISTED viewers (and the count).
+PRESENCE_INTERVAL_SECONDS = float(os.environ.get("PRESENCE_INTERVAL_SECONDS", "1"))
+PRESENCE_HEARTBEAT_SECONDS = float(os.environ.get("PRESENCE_HEARTBEAT_SECONDS", "5"))
+PRESENCE_TTL_SECONDS = float(os.environ.get("PRESENCE_TTL_SECONDS", "20"))
+PRESENCE_MAX_LISTED = env_int("PRESENCE_MAX_LISTED", 100)
+
 # --- Plans ----------------------------------------------------------------------------------------
 # The most steps a plan holds (deleted ones aside): one more is refused with 409 (DESIGN 10).
 MAX_STEPS_PER_PLAN = env_int("MAX_STEPS_PER_PLAN", 2000)

@@ -10,8 +10,10 @@ live/ itself never imports an app. An app registers a `ChannelType` (from its Ap
 - `authorize(org, key)`: the canonical key when the org may read that channel, else raise
   `aep.errors.NotFound` (the stream answers 404, exactly as for a channel that does not exist);
 - `contract`: the channel's declared event types (live.contract), control events included;
-- `render_html(data)`: optional (event name, HTML) of a stored event for pages (`?html=1`), from
-  the same partial templates the pages render.
+- `render_html(data)`: optional (event name, HTML) of an event for pages (`?html=1`), from
+  the same partial templates the pages render;
+- `presence`: whether an open stream counts its user as a viewer of the channel (live.presence),
+  and gets `presence` events (declare them with `live.contract.presence_event`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class ChannelType:
     contract: Contract
     parse_key: Callable[[str], str | None] = str
     render_html: Callable[[dict[str, Any]], tuple[str, str] | None] | None = None
+    presence: bool = False  # whether its streams count as viewers (live.presence)
     path_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

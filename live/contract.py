@@ -96,6 +96,21 @@ def control_events(key_field: str, key_type: FieldType = STRING) -> list[EventTy
     ]
 
 
+VIEWER = object_of({"username": STRING, "name": STRING, "since": TIMESTAMP})
+
+
+def presence_event(key_field: str, key_type: FieldType = STRING) -> EventType:
+    """The `presence` event live.presence sends on a channel whose type counts viewers."""
+    return EventType(
+        "presence",
+        {key_field: key_type, "viewers": list_of(VIEWER), "count": INTEGER},
+        "Who has the channel's stream open, one entry per user, first arrived first (at most"
+        " PRESENCE_MAX_LISTED of them; `count` is all). Sent after `connected`, then when the set"
+        " changes, at most once a second; it has no id and is never replayed.",
+        stored=False,
+    )
+
+
 class ContractError(ValueError):
     pass
 

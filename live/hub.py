@@ -142,7 +142,20 @@ class Subscriber:
     is written by that loop, in id order.
     """
 
-    __slots__ = ("busy", "channel", "credential", "ended", "html", "inbox", "last_sent", "sender", "waiter")
+    __slots__ = (
+        "busy",
+        "channel",
+        "credential",
+        "ended",
+        "html",
+        "inbox",
+        "last_notice",
+        "last_sent",
+        "notice",
+        "presence",
+        "sender",
+        "waiter",
+    )
 
     def __init__(self, channel: str) -> None:
         self.channel = channel
@@ -154,6 +167,9 @@ class Subscriber:
         self.sender: Callable[[dict[str, Any]], Any] | None = None  # set once caught up
         self.html = False
         self.busy = 0  # > 0 while the stream's loop or an unfinished send owns the connection
+        self.presence = False  # counted as a viewer (live.presence): gets `presence` notices
+        self.notice: bytes | None = None  # a notice (no id) waiting for the stream's loop
+        self.last_notice: bytes | None = None
 
     def end(self) -> None:
         """Stop writing to this stream (its access is gone); its loop ends the response."""
@@ -169,6 +185,24 @@ class Subscriber:
             self._write_now(item.message(self.html))
         else:
             self.push(item)
+
+    def notify(self, frames: tuple[bytes, bytes]) -> bool:
+        """Send a notice: an event with no id (`presence`), outside the id order. Only the latest
+        waiting notice is kept (it replaces what it says). False when it repeats the last one."""
+        body = frames[0] + frames[1] if self.html else frames[0]
+        if self.ended or body == self.last_notice:
+            return False
+        self.last_notice = body
+        if self.sender is not None and not self.busy and not self.inbox and self.notice is None:
+            self._write_now({"type": "http.response.body", "body": body, "more_body": True})
+        else:
+            self.notice = body
+            self._wake()
+        return True
+
+    def take_notice(self) -> bytes | None:
+        notice, self.notice = self.notice, None
+        return notice
 
     def _write_now(self, message: dict[str, Any]) -> None:
         assert self.sender is not None
@@ -202,7 +236,7 @@ class Subscriber:
 
     async def wait(self, loop: asyncio.AbstractEventLoop, other: asyncio.Future[Any], timeout: float) -> None:
         """Until there is inbox work for the loop, `other` completes (the client left), or the timeout."""
-        if self.inbox and not self.busy:
+        if (self.inbox or self.notice is not None) and not self.busy:
             return
         self.waiter = loop.create_future()
         try:
@@ -230,6 +264,11 @@ class Hub:
         self._poll_task: asyncio.Task[None] | None = None
         self._recheck_task: asyncio.Task[None] | None = None
         self.streams_ended = 0  # streams ended because their access was revoked
+        self._pubsub_handlers: dict[str, Callable[[bytes | str], None]] = {}
+
+    def on_pubsub(self, redis_channel: str, handler: Callable[[bytes | str], None]) -> None:
+        """Also listen to this Redis pub/sub channel (with REDIS_URL); `handler` runs on the loop."""
+        self._pubsub_handlers[redis_channel] = handler
 
     # --- subscriptions (on the loop) ----------------------------------------------------------
     def subscribe(self, channel: str) -> Subscriber:
@@ -343,7 +382,7 @@ class Hub:
             try:
                 pubsub = client.pubsub()
                 revocations = revocation.redis_channel()
-                await pubsub.subscribe(wire.REDIS_PUBSUB_CHANNEL, revocations)
+                await pubsub.subscribe(wire.REDIS_PUBSUB_CHANNEL, revocations, *self._pubsub_handlers)
                 backoff = 0.2
                 if lost:
                     logger.warning("Redis connection restored; re-reading missed events")
@@ -352,8 +391,11 @@ class Hub:
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
-                    if _channel_name(message.get("channel")) == revocations:
+                    name = _channel_name(message.get("channel"))
+                    if name == revocations:
                         self._revoke_redis_message(message["data"])
+                    elif name in self._pubsub_handlers:
+                        self._pubsub_handlers[name](message["data"])
                     else:
                         self._deliver_redis_message(message["data"])
             except asyncio.CancelledError:

@@ -45,6 +45,7 @@ from aep.tenancy import resolve_request_org
 from live import grip, sse
 from live.channels import ChannelType, Route, route
 from live.hub import EncodedEvent, Subscriber, hub, run_db
+from live.presence import Viewer, presence
 from live.storage import ReplayGap, current_eid
 
 logger = logging.getLogger(__name__)
@@ -226,7 +227,8 @@ async def stream_app(scope: dict[str, Any], receive: Any, send: Any, stream_rout
         plan_streams_open.inc()
         hub.user_streams[user.pk] += 1
         try:
-            await _serve(receive, send, req, subscriber, start, current)
+            viewer = _viewer(user) if req.channel_type.presence else None
+            await _serve(receive, send, req, subscriber, start, current, viewer)
         finally:
             plan_streams_open.dec()
             hub.user_streams[user.pk] -= 1
@@ -289,18 +291,37 @@ async def _end_response(send: Any, sub: Subscriber) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+def _viewer(user: Any) -> Viewer:
+    return Viewer(user.pk, user.get_username(), user.get_full_name() or user.get_username())
+
+
 async def _serve(
-    receive: Any, send: Any, req: StreamRequest, sub: Subscriber, start: int | None, current: int
+    receive: Any,
+    send: Any,
+    req: StreamRequest,
+    sub: Subscriber,
+    start: int | None,
+    current: int,
+    viewer: Viewer | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stream = _Stream(send, req, sub)
     disconnected = asyncio.ensure_future(_until_disconnect(receive))
     sub.busy += 1  # until caught up, events wait in the inbox
+    joined = False
     try:
         sub.last_sent = current if start is None else start
         await stream.write(control_frame(req, "connected", sub.last_sent, retry=True))
         if start is not None:
             await stream.catch_up()
+        if viewer is not None:  # who is here, right after `connected` (and what was missed)
+            viewers = await presence.join(req.channel, viewer)
+            joined = sub.presence = True
+            sub.html = req.html
+            sub.notify(presence.frames(req.channel, viewers))
+            notice = sub.take_notice()
+            if notice is not None:
+                await stream.write(notice)
         sub.busy -= 1
         while not disconnected.done() and not sub.ended:
             # From here on the hub writes in-order events itself; this loop handles the rest.
@@ -312,10 +333,13 @@ async def _serve(
                 continue
             sub.busy += 1
             try:
+                notice = sub.take_notice()
                 if sub.inbox:
                     await stream.flush_inbox()
-                else:
+                elif notice is None:
                     await stream.write(sse.KEEPALIVE)
+                if notice is not None:
+                    await stream.write(notice)
             finally:
                 sub.busy -= 1
         if sub.ended and not disconnected.done():
@@ -329,6 +353,9 @@ async def _serve(
     finally:
         if not disconnected.done():
             disconnected.cancel()
+        if joined:
+            assert viewer is not None
+            await presence.leave(req.channel, viewer)
 
 
 # --- Behind Pushpin (GRIP) ---------------------------------------------------------------------------

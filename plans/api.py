@@ -23,6 +23,7 @@ from plans.serializers import (
     PlanStartIn,
     PlanUpdatedOut,
     PlanUpdateIn,
+    PresenceOut,
     StepAddedOut,
     StepAddIn,
     StepDeletedOut,
@@ -110,6 +111,17 @@ class PlanDetailView(OrgAPIView):
         plan = services.update_plan(org=self.org, user=request.user, plan_id=plan_id, **data)
         steps = selectors.steps_json([plan.id])[str(plan.id)]
         return Response({"status": "plan_updated", "plan": plan_json(plan, steps)})
+
+
+class PlanPresenceView(OrgAPIView):
+    @org_schema(
+        parameters=[PLAN_ID],
+        responses={200: PresenceOut, **ERRORS, **NOT_FOUND},
+        summary="Who has the plan open now (its stream), one entry per user",
+    )
+    def get(self, request: Request, plan_id: str) -> Response:
+        viewers = events.plan_viewers(org=self.org, plan_id=plan_id)
+        return Response({"viewers": viewers, "count": len(viewers)})
 
 
 class StepAddView(OrgAPIView):

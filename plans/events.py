@@ -30,7 +30,9 @@ from live.contract import (
     list_of,
     nullable,
     object_of,
+    presence_event,
 )
+from live.presence import presence
 from live.storage import StoredEvent, current_eid
 from plans import fragments, selectors
 from plans.serializers import step_json
@@ -53,6 +55,7 @@ PLAN_EVENTS = Contract.of(
     "plan",
     [
         *control_events("plan_id", UUID),
+        presence_event("plan_id", UUID),
         EventType(
             "step",
             {"plan_id": UUID, **STEP_FIELDS, "participants": list_of(STRING)},
@@ -114,6 +117,7 @@ PLAN_CHANNEL = ChannelType(
     contract=PLAN_EVENTS,
     parse_key=_canonical_plan_id,
     render_html=fragments.render_event_html,
+    presence=True,
 )
 
 
@@ -151,6 +155,12 @@ def plan_page_snapshot(
         steps, cursor = selectors.steps_page(plan.id, limit=limit, after=after)
         progress = selectors.progress_of(plan.id)
     return plan, steps, cursor, progress, last_event_id
+
+
+def plan_viewers(*, org: Organization, plan_id: uuid.UUID | str) -> list[dict[str, str]]:
+    """Who has the plan's stream open now (live.presence); NotFound for another org's plan."""
+    plan = selectors.get_plan(org=org, plan_id=plan_id)
+    return presence.viewers_now(plan_channel(plan.id))
 
 
 def step_payload(step: Any, participants: list[str]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ The page views answer their own htmx requests with the same fragment as the even
 
 Events:
 - `step_html` (a new step): appended to the list, participants swapped out-of-band.
+- `presence_html` (who is here): the viewers' list, swapped in place.
 - `plan_html` (every other change): out-of-band swaps (a changed step in place, the plan's title)
   and, for changes of order, `<template data-op=...>` instructions that static/js/plan.js carries
   out: `move` (a step after another), `delete` (a step out), `place` (a restored step, its HTML
@@ -27,6 +28,7 @@ STEP_TEMPLATE = "plans/_step.html"
 PARTICIPANTS_TEMPLATE = "plans/_participants.html"
 ARCHIVED_TEMPLATE = "plans/_archived_banner.html"
 PLAN_HEADING_TEMPLATE = "plans/_plan_heading.html"
+VIEWERS_TEMPLATE = "plans/_viewers.html"
 
 
 def _parse_ts(value: str | None) -> datetime.datetime | None:
@@ -52,6 +54,12 @@ def step_view(plan_id: str, data: dict[str, Any]) -> SimpleNamespace:
 
 def render_step(plan_id: str, step: Any, *, oob: bool = False) -> str:
     return render_to_string(STEP_TEMPLATE, {"step": step, "plan_id": plan_id, "oob": oob})
+
+
+def render_viewers(viewers: list[dict[str, Any]], count: int) -> str:
+    return render_to_string(
+        VIEWERS_TEMPLATE, {"viewers": viewers, "count": count, "more": count - len(viewers)}
+    )
 
 
 def _op(op: str, step_id: str, after: str | None, inner: str = "") -> str:
@@ -83,6 +91,8 @@ def render_event_html(data: dict[str, Any]) -> tuple[str, str] | None:
         if kind == "plan_updated":
             context = {"title": data["title"], "description": data["description"], "oob": True}
             return "plan_html", render_to_string(PLAN_HEADING_TEMPLATE, context)
+        if kind == "presence":
+            return "presence_html", render_viewers(data["viewers"], data["count"])
         if kind == "archived":
             context = {"plan_id": data["plan_id"], "memory_node_id": data.get("memory_node_id")}
             return "archived_html", render_to_string(ARCHIVED_TEMPLATE, context)

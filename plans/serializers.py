@@ -213,3 +213,14 @@ class ArchivedOut(serializers.Serializer):
 class PlanListOut(serializers.Serializer):
     plans = PlanOut(many=True)
     count = serializers.IntegerField()
+
+
+class ViewerOut(serializers.Serializer):
+    username = serializers.CharField()
+    name = serializers.CharField()
+    since = serializers.DateTimeField()
+
+
+class PresenceOut(serializers.Serializer):
+    viewers = ViewerOut(many=True)
+    count = serializers.IntegerField()

@@ -22,6 +22,11 @@ class SseEvent:
     def json(self) -> Any:
         return json.loads(self.data)
 
+    @property
+    def is_presence(self) -> bool:
+        """A `presence` event (live.presence), or its page fragment: sent beside the stored events."""
+        return self.event == "presence_html" or (self.data.startswith('{"type":"presence"') and self.id is None)
+
 
 @dataclass
 class SseParser:
@@ -59,9 +64,13 @@ class SseStream:
     """An open stream read with deadlines: `next_event(timeout)` or `events(n, timeout)`.
 
     Speaks HTTP/1.0 over a plain socket, so the body arrives unchunked and every read has a timeout.
+    `presence` events are set aside in `presence_events` unless `presence=True` (they come and go
+    with viewers, beside the stored events that most tests follow).
     """
 
-    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, url: str, headers: dict[str, str] | None = None, presence: bool = False) -> None:
+        self.keep_presence = presence
+        self.presence_events: list[SseEvent] = []
         parts = urlsplit(url)
         self.sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -82,7 +91,14 @@ class SseStream:
         self.pending: list[SseEvent] = []
         self.body = rest
         if self.status_code == 200:
-            self.pending.extend(self.parser.feed(rest.decode()))
+            self._take(self.parser.feed(rest.decode()))
+
+    def _take(self, events: list[SseEvent]) -> None:
+        for event in events:
+            if event.is_presence and not self.keep_presence:
+                self.presence_events.append(event)
+            else:
+                self.pending.append(event)
 
     def json_body(self) -> Any:
         """The body of a refused (non-streaming) response."""
@@ -107,7 +123,7 @@ class SseStream:
                 raise TimeoutError("no event in time") from None
             if not chunk:
                 raise ConnectionError("stream ended")
-            self.pending.extend(self.parser.feed(chunk.decode()))
+            self._take(self.parser.feed(chunk.decode()))
         return self.pending.pop(0)
 
     def events(self, count: int, timeout: float = 5.0) -> list[SseEvent]:

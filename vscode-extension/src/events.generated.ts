@@ -13,6 +13,14 @@ export interface PlanResetEvent {
   plan_id: string;
 }
 
+/** Who has the channel's stream open, one entry per user, first arrived first (at most PRESENCE_MAX_LISTED of them; `count` is all). Sent after `connected`, then when the set changes, at most once a second; it has no id and is never replayed. */
+export interface PlanPresenceEvent {
+  type: "presence";
+  plan_id: string;
+  viewers: Array<{ username: string; name: string; since: string; }>;
+  count: number;
+}
+
 /** A step was added (last in the plan), with every field of a step; `participants` is the plan's list after it (its owner joins, up to the limit), so that no client applies that rule itself. */
 export interface PlanStepEvent {
   type: "step";
@@ -78,6 +86,7 @@ export interface PlanArchivedEvent {
 export type PlanEvent =
   | PlanConnectedEvent
   | PlanResetEvent
+  | PlanPresenceEvent
   | PlanStepEvent
   | PlanStepUpdatedEvent
   | PlanStepMovedEvent
