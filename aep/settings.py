@@ -207,6 +207,9 @@ PRESENCE_HEARTBEAT_SECONDS = float(os.environ.get("PRESENCE_HEARTBEAT_SECONDS", 
 PRESENCE_TTL_SECONDS = float(os.environ.get("PRESENCE_TTL_SECONDS", "20"))
 PRESENCE_MAX_LISTED = env_int("PRESENCE_MAX_LISTED", 100)
 
+# The org's stream (`GET /api/org/stream`) says a plan changed at most this often per plan.
+ORG_CHANGE_INTERVAL_SECONDS = float(os.environ.get("ORG_CHANGE_INTERVAL_SECONDS", "1"))
+
 # --- Plans ----------------------------------------------------------------------------------------
 # The most steps a plan holds (deleted ones aside): one more is refused with 409 (DESIGN 10).
 MAX_STEPS_PER_PLAN = env_int("MAX_STEPS_PER_PLAN", 2000)

@@ -4,11 +4,13 @@ Like django-eventstream's channel manager, this is where an app says who may rea
 live/ itself never imports an app. An app registers a `ChannelType` (from its AppConfig.ready):
 
 - `name`: channels are named `<name>-<key>` (a plan's: `plan-<uuid>`), as stored with their events;
-- `stream_path`: the URL of one channel's stream, with `{key}` for the key (`/api/plan/{key}/stream`);
+- `stream_path`: the URL of one channel's stream, with `{key}` for the key (`/api/plan/{key}/stream`),
+  or without it when the channel follows from the caller's org (`/api/org/stream`);
 - `parse_key(key)`: the key of a URL in its canonical form, or None when it cannot be one (checked
   before the database is asked, so that the stream can subscribe first);
 - `authorize(org, key)`: the canonical key when the org may read that channel, else raise
   `aep.errors.NotFound` (the stream answers 404, exactly as for a channel that does not exist);
+  a channel with no key in its URL is the org's own: its key is the org's id;
 - `contract`: the channel's declared event types (live.contract), control events included;
 - `render_html(data)`: optional (event name, HTML) of an event for pages (`?html=1`), from
   the same partial templates the pages render;
@@ -41,9 +43,16 @@ class ChannelType:
     path_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        before, _, after = self.stream_path.partition("{key}")
-        pattern = re.escape(before) + r"(?P<key>[^/]+)" + re.escape(after) + GRIP_SUFFIX
+        before, has_key, after = self.stream_path.partition("{key}")
+        key = r"(?P<key>[^/]+)" if has_key else r"(?P<key>)"
+        pattern = re.escape(before) + key + re.escape(after) + GRIP_SUFFIX
         object.__setattr__(self, "path_pattern", re.compile("^" + pattern))
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the URL names the channel (`/api/plan/{key}/stream`); else `authorize` gives it
+        from the caller's org (`/api/org/stream`)."""
+        return "{key}" in self.stream_path
 
     def channel(self, key: str) -> str:
         return f"{self.name}-{key}"

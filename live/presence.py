@@ -40,6 +40,7 @@ from django.conf import settings
 
 from aep.serialization import iso
 from live import sse
+from live.channels import type_of
 from live.hub import hub
 
 logger = logging.getLogger(__name__)
@@ -184,8 +185,6 @@ class Presence:
 
     def frames(self, channel: str, viewers: list[dict[str, str]]) -> tuple[bytes, bytes]:
         """The event's (JSON frame, HTML frame) for this channel's type; no `id:`."""
-        from live.channels import type_of  # live.channels imports nothing of ours; kept lazy for tests
-
         channel_type = type_of(channel)
         assert channel_type is not None
         data = {

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from aep.asgi_handler import run_after_response
 from live import grip, wire
@@ -100,3 +103,63 @@ async def broadcast_after_response(event: StoredEvent) -> None:
 def _log_publish_failure(event: StoredEvent) -> None:
     # Subscribers will find the event in storage on the next event or the hub's poll.
     logger.warning("Redis publish failed for %s:%s", event.channel, event.eid, exc_info=True)
+
+
+class Coalescer:
+    """At most one announcement per key per interval, the last change of a burst always included.
+
+    `due(key)` says whether to announce now (nothing was announced for the key within the
+    interval; the caller announces in its own transaction). Otherwise the caller asks for
+    `later(key)` once its transaction commits: one call of `announce(key)` at the interval's end,
+    on this process' announcer thread, gathers every change made meanwhile. Per process: N
+    processes writing to one key may announce it up to N times per interval.
+    """
+
+    def __init__(self, announce: Callable[[Any], None], interval: Callable[[], float]) -> None:
+        self._announce = announce
+        self._interval = interval
+        self._last: dict[Any, float] = {}
+        self._scheduled: dict[Any, float] = {}
+        self._wakeup = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def due(self, key: Any) -> bool:
+        now = time.monotonic()
+        with self._wakeup:
+            last = self._last.get(key)
+            if key in self._scheduled or (last is not None and now - last < self._interval()):
+                return False
+            self._last[key] = now
+            if len(self._last) > 10_000:  # forget keys quiet for long: they are due anyway
+                horizon = now - self._interval()
+                self._last = {k: t for k, t in self._last.items() if t >= horizon}
+            return True
+
+    def later(self, key: Any) -> None:
+        with self._wakeup:
+            if key in self._scheduled:
+                return
+            self._scheduled[key] = self._last.get(key, time.monotonic()) + self._interval()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="live-coalescer", daemon=True)
+                self._thread.start()
+            self._wakeup.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wakeup:
+                while not self._scheduled:
+                    self._wakeup.wait()
+                key, at = min(self._scheduled.items(), key=lambda item: item[1])
+                wait = at - time.monotonic()
+                if wait > 0:
+                    self._wakeup.wait(wait)
+                    continue
+                del self._scheduled[key]
+                self._last[key] = time.monotonic()
+            try:
+                self._announce(key)
+            except Exception:
+                logger.warning("announcing %r failed", key, exc_info=True)
+            finally:
+                connection.close()

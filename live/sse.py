@@ -22,10 +22,11 @@ def event_id(channel: str, eid: int) -> str:
     return f"{channel}:{eid}"
 
 
-def parse_last_event_id(value: str, channel: str) -> int | None:
+def parse_last_event_id(value: str, channel: str | None, prefix: str = "") -> int | None:
     """The event number in a Last-Event-ID for `channel`. Accepts `<channel>:<n>`, a bare `<n>`, or
     django-eventstream's multi-channel list `a:1,b:2`. None for an empty value; ValueError when
-    malformed or when it names only other channels."""
+    malformed or when it names only other channels. With `channel` None, any channel whose name
+    starts with `prefix` is taken (the caller checks the channel once it knows it)."""
     value = value.strip()
     if not value:
         return None
@@ -33,7 +34,8 @@ def parse_last_event_id(value: str, channel: str) -> int | None:
         match = _ID_PART.match(part.strip())
         if match is None:
             raise ValueError("malformed Last-Event-ID")
-        if match["channel"] in (None, channel):
+        named = match["channel"]
+        if named is None or named == channel or (channel is None and named.startswith(prefix)):
             return int(match["eid"])
     raise ValueError("Last-Event-ID is for another channel")
 

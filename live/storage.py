@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_eventstream.models import Event as EventRow
 from django_eventstream.models import EventCounter
@@ -81,9 +81,10 @@ def encode_data(data: Any) -> str:
 
 
 def _next_eid(channel: str) -> int:
-    """The channel's next event id. The caller's lock keeps the first event of a channel from being
-    created twice at once. Written as SQL for its RETURNING clause: the ORM's `update()` returns a
-    row count, and a second query would be a second round trip on every write."""
+    """The channel's next event id. Its counter row stays locked until the caller commits, so
+    ids follow commit order; the first event of a channel creates the row (once, whoever races).
+    Written as SQL for its RETURNING clause: the ORM's `update()` returns a row count, and a second
+    query would be a second round trip on every write."""
     meta = EventCounter._meta
     q = connection.ops.quote_name
     value, name, updated = (q(meta.get_field(f).column) for f in ("value", "name", "updated"))
@@ -96,8 +97,12 @@ def _next_eid(channel: str) -> int:
         row = cursor.fetchone()
     if row is not None:
         return int(row[0])
-    EventCounter.objects.create(name=channel, value=1)
-    return 1
+    try:
+        with transaction.atomic():  # a savepoint: another writer may create the counter first
+            EventCounter.objects.create(name=channel, value=1)
+        return 1
+    except IntegrityError:
+        return _next_eid(channel)  # it exists now (committed): the UPDATE waits on its lock
 
 
 storage = EventStorage()

@@ -144,6 +144,13 @@ async def authorize_or_deny(
         raise denied from None
 
 
+async def _current_or_deny(channel: str) -> int:
+    try:
+        return await run_db(current_eid, channel)
+    except DatabaseError as exc:
+        raise StreamDenied.from_error(exc) from None
+
+
 async def replay(req: StreamRequest, after: int, upto: int | None = None) -> AsyncIterator[tuple[bytes, int]]:
     """The stored events after `after` (up to `upto`, if given), a batch at a time, each with the
     id of its last event. Events no longer stored become a `reset` event at the current position:
@@ -176,10 +183,13 @@ async def _send_json(send: Any, denied: StreamDenied) -> None:
 
 
 def _start_position(req: StreamRequest) -> int | None:
+    """The position a Last-Event-ID names; 400 when it is not one of this channel's. A channel of
+    the caller's org is known only once authorized: until then any channel's id of its type."""
     if not req.last_event_id:
         return None
+    channel = req.channel if req.channel_type.keyed or req.key else None
     try:
-        return sse.parse_last_event_id(req.last_event_id, req.channel)
+        return sse.parse_last_event_id(req.last_event_id, channel, prefix=f"{req.channel_type.name}-")
     except ValueError as exc:
         raise StreamDenied(400, {"detail": f"Invalid Last-Event-ID: {exc}."}) from None
 
@@ -205,10 +215,17 @@ async def stream_app(scope: dict[str, Any], receive: Any, send: Any, stream_rout
         return
 
     # Subscribe before reading the current id: an event committed in between is then in the inbox.
-    subscriber = hub.subscribe(req.channel) if req.key is not None else None
+    # A channel named by the caller's org is known only once authorized: subscribe, then read it.
+    keyed = req.channel_type.keyed
+    subscriber = hub.subscribe(req.channel) if req.key is not None and keyed else None
     try:
         try:
-            user, org, current = await authorize_or_deny(req, start is None)
+            user, org, current = await authorize_or_deny(req, start is None and keyed)
+            if not keyed:
+                start = _start_position(req)  # now checked against the org's channel
+                subscriber = hub.subscribe(req.channel)
+                if start is None:
+                    current = await _current_or_deny(req.channel)
             if hub.user_streams[user.pk] >= settings.MAX_STREAMS_PER_USER:
                 raise StreamDenied(
                     429,
@@ -383,6 +400,8 @@ async def _serve_grip(send: Any, req: StreamRequest, start: int | None) -> None:
     if is_next_link:
         # Grip-Last proves Pushpin's own next-link fetch: Pushpin strips it from client requests.
         claims = grip.read_next_token(req.route.grip_next) if req.grip_last else None
+        if claims is not None and not req.channel_type.keyed:
+            req.key = str(claims["o"])  # a channel of the caller's org: its key is the org's id
         if claims is None or req.key is None or claims["c"] != req.channel:
             raise StreamDenied(401, INVALID_LINK)
         req.request.META["HTTP_X_ORG_ID"] = claims["o"]  # the org the link was issued for
@@ -394,6 +413,10 @@ async def _serve_grip(send: Any, req: StreamRequest, start: int | None) -> None:
         except DatabaseError as exc:
             raise StreamDenied.from_error(exc) from None
     user, org, current = await authorize_or_deny(req, start is None, user)
+    if not req.channel_type.keyed and not is_next_link:
+        start = _start_position(req)  # now checked against the org's channel
+        if start is None:
+            current = await _current_or_deny(req.channel)
     if is_next_link:  # the credential the link carries (see live.grip.make_next_token)
         token, session = claims.get("t"), claims.get("s")
     else:

@@ -9,8 +9,9 @@ class PlansConfig(AppConfig):
     def ready(self) -> None:
         from aep.metrics import register_database_collector
         from live import channels
-        from plans.events import PLAN_CHANNEL
+        from plans.events import ORG_CHANNEL, PLAN_CHANNEL
         from plans.metrics import ActivePlansCollector
 
         channels.register(PLAN_CHANNEL)
+        channels.register(ORG_CHANNEL)
         register_database_collector(ActivePlansCollector())

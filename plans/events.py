@@ -35,7 +35,7 @@ from live.contract import (
 from live.presence import presence
 from live.storage import StoredEvent, current_eid
 from plans import fragments, selectors
-from plans.serializers import step_json
+from plans.serializers import plan_json, step_json
 
 # STEP of DESIGN 10, as `plans.serializers.step_json` builds it.
 STEP_FIELDS = {
@@ -97,6 +97,43 @@ PLAN_EVENTS = Contract.of(
 )
 
 
+# ITEM of DESIGN 11: a plan as `GET /api/plan/list` lists it, without its steps (the org's stream
+# says how a plan is doing, `GET /api/plan/{id}` and the plan's stream say what is in it).
+PLAN_ITEM = object_of(
+    {
+        "id": UUID,
+        "org_id": STRING,
+        "title": STRING,
+        "description": STRING,
+        "version": INTEGER,
+        "progress": object_of({"done": INTEGER, "total": INTEGER}),
+        "participants": list_of(STRING),
+        "archived": BOOLEAN,
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    }
+)
+
+ORG_EVENTS = Contract.of(
+    "org",
+    [
+        *control_events("org_id", STRING),
+        EventType("plan_started", {"plan": PLAN_ITEM}, "A plan was started in the org."),
+        EventType(
+            "plan_changed",
+            {"plan": PLAN_ITEM},
+            "A plan's title, steps, progress or participants changed: its list item now. At most"
+            " one a second per plan (the last change of a burst always follows).",
+        ),
+        EventType(
+            "plan_archived",
+            {"plan_id": UUID, "memory_node_id": UUID},
+            "A plan was archived into this memory node: it leaves the active plans.",
+        ),
+    ],
+)
+
+
 def _canonical_plan_id(value: str) -> str | None:
     try:
         return str(uuid.UUID(value))
@@ -121,6 +158,27 @@ PLAN_CHANNEL = ChannelType(
 )
 
 
+def _authorize_org(org: Organization, key: str) -> str:
+    """Every member of an org reads its stream; the org is the caller's (X-Org-Id, ?org=, or the
+    one selected in the browser)."""
+    return org.id
+
+
+ORG_CHANNEL = ChannelType(
+    name="org",
+    stream_path="/api/org/stream",
+    key_field="org_id",
+    authorize=_authorize_org,
+    contract=ORG_EVENTS,
+    parse_key=lambda key: key,
+    render_html=fragments.render_org_event_html,
+)
+
+
+def org_channel(org_id: str) -> str:
+    return ORG_CHANNEL.channel(org_id)
+
+
 def plan_channel(plan_id: uuid.UUID | str) -> str:
     return PLAN_CHANNEL.channel(str(plan_id))
 
@@ -129,6 +187,12 @@ def current_event_id(plan_id: uuid.UUID | str) -> str:
     """The SSE id of the plan's latest event. Pages read it BEFORE querying steps and connect with
     `?lastEventId=` so that nothing falls between render and connect."""
     channel = plan_channel(plan_id)
+    return sse.event_id(channel, current_eid(channel))
+
+
+def org_event_id(org_id: str) -> str:
+    """The SSE id of the org channel's latest event (read before the list, as for a plan)."""
+    channel = org_channel(org_id)
     return sse.event_id(channel, current_eid(channel))
 
 
@@ -205,6 +269,30 @@ def plan_updated_payload(plan: Any) -> dict[str, Any]:
 
 def archived_payload(plan: Any) -> dict[str, Any]:
     return {"type": "archived", "plan_id": str(plan.id), "memory_node_id": str(plan.memory_node_id)}
+
+
+def plan_item(plan: Any, progress: dict[str, int]) -> dict[str, Any]:
+    item = plan_json(plan, [], progress)
+    del item["steps"]
+    return item
+
+
+def plan_started_payload(plan: Any) -> dict[str, Any]:
+    return {"type": "plan_started", "plan": plan_item(plan, {"done": 0, "total": 0})}
+
+
+def plan_changed_payload(plan: Any, progress: dict[str, int]) -> dict[str, Any]:
+    return {"type": "plan_changed", "plan": plan_item(plan, progress)}
+
+
+def plan_archived_payload(plan: Any) -> dict[str, Any]:
+    return {"type": "plan_archived", "plan_id": str(plan.id), "memory_node_id": str(plan.memory_node_id)}
+
+
+def record_for_org(org_id: str, payload: dict[str, Any]) -> StoredEvent:
+    """Store an event of the org's channel in the current transaction (broadcast after commit).
+    Its counter row, locked until commit, keeps the channel's ids in commit order."""
+    return publish.record(org_channel(org_id), payload)
 
 
 def record(plan_id: uuid.UUID | str, payload: dict[str, Any]) -> StoredEvent:

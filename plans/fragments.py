@@ -29,6 +29,7 @@ PARTICIPANTS_TEMPLATE = "plans/_participants.html"
 ARCHIVED_TEMPLATE = "plans/_archived_banner.html"
 PLAN_HEADING_TEMPLATE = "plans/_plan_heading.html"
 VIEWERS_TEMPLATE = "plans/_viewers.html"
+PLAN_CARD_TEMPLATE = "plans/_plan_card.html"
 
 
 def _parse_ts(value: str | None) -> datetime.datetime | None:
@@ -98,4 +99,36 @@ def render_event_html(data: dict[str, Any]) -> tuple[str, str] | None:
             return "archived_html", render_to_string(ARCHIVED_TEMPLATE, context)
     except TemplateDoesNotExist:
         return None
+    return None
+
+
+def card_view(item: dict[str, Any]) -> SimpleNamespace:
+    """A list card as `plans/_plan_card.html` reads it, from an org event's ITEM."""
+    return SimpleNamespace(
+        id=item["id"],
+        title=item["title"],
+        description=item["description"],
+        archived=item["archived"],
+        steps_done=item["progress"]["done"],
+        steps_total=item["progress"]["total"],
+        participants=item["participants"],
+        updated_at=_parse_ts(item["updated_at"]),
+        updated_ago="just now",
+    )
+
+
+def render_org_event_html(data: dict[str, Any]) -> tuple[str, str] | None:
+    """The list page's fragment of an org event (`org_html`): a card, or the plan leaving, as a
+    `<template data-op>` instruction that static/js/plan_list.js carries out."""
+    kind = data.get("type")
+    if kind in ("plan_started", "plan_changed"):
+        card = render_to_string(PLAN_CARD_TEMPLATE, {"plan": card_view(data["plan"])})
+        op = "add" if kind == "plan_started" else "update"
+        return "org_html", format_html(
+            '<template data-op="{}" data-plan="{}">{}</template>', op, data["plan"]["id"], card
+        )
+    if kind == "plan_archived":
+        return "org_html", format_html(
+            '<template data-op="archived" data-plan="{}"></template>', data["plan_id"]
+        )
     return None

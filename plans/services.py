@@ -28,6 +28,7 @@ from aep.metrics import plan_events_total, plan_step_latency
 from aep.models import AuditLog, Organization
 from aep.serialization import iso
 from aep.tenancy import scope
+from live import publish
 from memory_graph import services as memory_services
 from memory_graph.models import MemoryEdge, MemoryNode
 from plans import events, ordering, selectors
@@ -103,14 +104,42 @@ def _record_change(
     plan_id: uuid.UUID,
     details: dict[str, Any],
     payload: dict[str, Any],
+    announce: bool = True,
 ) -> None:
     """What every change of a plan writes, in its transaction: its audit row, its stored event
-    (broadcast once the transaction commits) and its count in `plan_events_total` (after commit)."""
+    (broadcast once the transaction commits), its count in `plan_events_total` (after commit) and,
+    unless `announce` is False, its news on the org's stream (`_tell_org`)."""
     audit.record(
         org=org, user=user, action=action, resource_type="plan", resource_id=plan_id, details=details
     )
     events.record(plan_id, payload)
     _count_after_commit(action, org)
+    if announce:
+        _tell_org(org, plan_id)
+
+
+def announce_plan_changed(plan_id: uuid.UUID) -> None:
+    """`plan_changed` on the org's stream with the plan as it is now (the end of a burst of
+    changes, from the announcer's thread). An archived plan has said `plan_archived` instead."""
+    with transaction.atomic():
+        plan = LivePlan.objects.select_for_update().filter(id=plan_id, archived=False).first()
+        if plan is not None:
+            events.record_for_org(
+                plan.org_id, events.plan_changed_payload(plan, selectors.progress_of(plan.id))
+            )
+
+
+ORG_ANNOUNCER = publish.Coalescer(announce_plan_changed, lambda: settings.ORG_CHANGE_INTERVAL_SECONDS)
+
+
+def _tell_org(org: Organization, plan_id: uuid.UUID) -> None:
+    """The org's stream hears of a plan's change at once, or (within the interval of the last
+    time) once the interval ends, with everything changed meanwhile."""
+    if ORG_ANNOUNCER.due(plan_id):
+        plan = LivePlan.objects.get(id=plan_id)  # as this transaction left it
+        events.record_for_org(org.id, events.plan_changed_payload(plan, selectors.progress_of(plan_id)))
+    else:
+        transaction.on_commit(lambda: ORG_ANNOUNCER.later(plan_id), robust=True)
 
 
 def _locked_plan(org: Organization, plan_id: uuid.UUID | str) -> LivePlan:
@@ -148,6 +177,7 @@ def start_plan(
             resource_id=plan.id,
             details={"title": title},
         )
+        events.record_for_org(org.id, events.plan_started_payload(plan))
         _count_after_commit(AuditLog.Action.PLAN_START, org)
     return plan
 
@@ -636,5 +666,7 @@ def archive_plan(
                 "context_id": str(context.id) if context else None,
             },
             events.archived_payload(plan),
+            announce=False,
         )
+        events.record_for_org(org.id, events.plan_archived_payload(plan))
     return plan

@@ -66,6 +66,8 @@ def home(request: HttpRequest) -> HttpResponse:
 @org_page
 def plan_list(request: HttpRequest, org: Organization) -> HttpResponse:
     show_archived = request.GET.get("archived") == "1"
+    # The org stream's position before the plans are read: what changes after it arrives live.
+    last_event_id = events.org_event_id(org.id)
     plans = scope(LivePlan.objects, org)
     if not show_archived:  # "Show archived" shows them beside the active ones
         plans = plans.filter(archived=False)
@@ -78,11 +80,11 @@ def plan_list(request: HttpRequest, org: Organization) -> HttpResponse:
     archived_count = (
         0 if show_archived or cards else scope(LivePlan.objects, org).filter(archived=True).count()
     )
-    return render(
-        request,
-        "plans/plan_list.html",
-        {"page": page, "plans": cards, "show_archived": show_archived, "archived_count": archived_count},
+    context = {"page": page, "plans": cards, "show_archived": show_archived, "archived_count": archived_count}
+    context["org_stream_url"] = (
+        f"/api/org/stream?{urlencode({'org': org.id, 'html': 1, 'lastEventId': last_event_id})}"
     )
+    return render(request, "plans/plan_list.html", context)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

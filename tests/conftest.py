@@ -34,8 +34,11 @@ def _no_write_throttle(settings: Any) -> None:
 @pytest.fixture(autouse=True)
 def _events_in_this_process(settings: Any) -> None:
     """In-process tests deliver events inside this process: a Redis listener would bind to the
-    first test's event loop. Cross-process delivery is tested with real servers, given REDIS_URL."""
+    first test's event loop. Cross-process delivery is tested with real servers, given REDIS_URL.
+    Every change is told to the org's stream in its own transaction (no announcer thread, which
+    could not see a test's uncommitted data): tests/plans/test_events.py tests the coalescing."""
     settings.REDIS_URL = ""
+    settings.ORG_CHANGE_INTERVAL_SECONDS = 0
 
 
 @pytest.fixture

@@ -25,7 +25,9 @@ class SseEvent:
     @property
     def is_presence(self) -> bool:
         """A `presence` event (live.presence), or its page fragment: sent beside the stored events."""
-        return self.event == "presence_html" or (self.data.startswith('{"type":"presence"') and self.id is None)
+        if self.event == "presence_html":
+            return True
+        return self.id is None and self.data.startswith('{"type":"presence"')
 
 
 @dataclass

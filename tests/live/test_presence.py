@@ -165,7 +165,7 @@ async def _storm(server: Any, plan: Any, secrets: list[str], settle: float) -> t
     storm_seconds = time.monotonic() - started
     await asyncio.sleep(settle)
     counts = []
-    for reader, writer in streams:
+    for reader, _writer in streams:
         data = b""
         try:
             async with asyncio.timeout(0.05):

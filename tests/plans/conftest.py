@@ -44,3 +44,30 @@ def database_state() -> dict[str, Any]:
 def db_state(db) -> Callable[[], dict[str, Any]]:  # type: ignore[no-untyped-def]
     """Call it before and after a request: equal results mean the request wrote nothing."""
     return database_state
+
+
+class Broadcasts(list):  # type: ignore[type-arg]
+    """The plan channels' events handed to `live.publish.broadcast`, in order; `org` holds the org
+    channels' (what the list page hears), also in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.org: list[Any] = []
+
+    def capture(self, event: Any) -> None:
+        (self.org if event.channel.startswith("org-") else self).append(event)
+
+
+@pytest.fixture
+def broadcasts(monkeypatch: pytest.MonkeyPatch) -> Broadcasts:
+    from live import publish
+
+    sent = Broadcasts()
+    monkeypatch.setattr(publish, "broadcast", sent.capture)
+    return sent
+
+
+@pytest.fixture
+def emitted(broadcasts: Broadcasts) -> Broadcasts:
+    """Every plan event broadcast (after commit), in order (and `.org`, the org's)."""
+    return broadcasts

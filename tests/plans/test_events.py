@@ -5,26 +5,17 @@ returns (Zulip's `verify_action`)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
 
-from live import publish
 from live.storage import StoredEvent, events_after
 from plans import events, services
-from plans.events import PLAN_EVENTS, STEP_FIELDS, plan_channel
+from plans.events import ORG_EVENTS, PLAN_EVENTS, STEP_FIELDS, plan_channel
 from plans.models import PARTICIPANTS_MAX
-
-
-@pytest.fixture
-def emitted(monkeypatch: pytest.MonkeyPatch) -> list[StoredEvent]:
-    """Every event broadcast (after commit), in order."""
-    sent: list[StoredEvent] = []
-    monkeypatch.setattr(publish, "broadcast", sent.append)
-    return sent
-
 
 STEP_KEYS = tuple(STEP_FIELDS)
 
@@ -386,3 +377,78 @@ def test_the_contract_refuses_what_it_does_not_declare() -> None:
     ):
         with pytest.raises(ContractError):
             PLAN_EVENTS.validate(bad)
+
+
+@pytest.mark.django_db(transaction=True)
+class TestTheOrgStreamHears:
+    """What each service tells the org's stream (DESIGN 11), checked against ORG_EVENTS."""
+
+    def item(self, client: Any, plan_id: Any) -> dict[str, Any]:
+        """The plan as GET /api/plan/list lists it, without its steps."""
+        listed = next(p for p in client.get("/api/plan/list").json()["plans"] if p["id"] == str(plan_id))
+        del listed["steps"]
+        return listed
+
+    def org_events(self, emitted: Any) -> list[dict[str, Any]]:
+        for event in emitted.org:
+            ORG_EVENTS.validate(event.data)
+        return [event.data for event in emitted.org]
+
+    def test_start_step_edit_archive(self, org_a: Any, alice: Any, client_a: Any, emitted: Any) -> None:
+        plan = services.start_plan(org=org_a, user=alice, title="Org news")
+        [started] = self.org_events(emitted)
+        assert started == {"type": "plan_started", "plan": self.item(client_a, plan.id)}
+        emitted.org.clear()
+        step = services.add_step(org=org_a, user=alice, plan_id=plan.id, text="One")
+        services.update_step(org=org_a, user=alice, plan_id=plan.id, step_id=step.id, done=True)
+        services.update_plan(org=org_a, user=alice, plan_id=plan.id, title="Org news, renamed")
+        changes = self.org_events(emitted)
+        assert [c["type"] for c in changes] == ["plan_changed"] * 3
+        done = [c["plan"]["progress"] for c in changes]
+        assert done == [{"done": 0, "total": 1}, {"done": 1, "total": 1}, {"done": 1, "total": 1}]
+        assert changes[0]["plan"]["participants"] == ["Alice Archer"]
+        assert changes[-1]["plan"] == self.item(client_a, plan.id)
+        emitted.org.clear()
+        plan = services.archive_plan(org=org_a, user=alice, plan_id=plan.id)
+        assert self.org_events(emitted) == [
+            {"type": "plan_archived", "plan_id": str(plan.id), "memory_node_id": str(plan.memory_node_id)}
+        ]
+
+    def test_each_org_hears_only_its_own(
+        self, org_a: Any, org_b: Any, alice: Any, bob: Any, emitted: Any
+    ) -> None:
+        services.start_plan(org=org_a, user=alice, title="A")
+        services.start_plan(org=org_b, user=bob, title="B")
+        heard = [(e.channel, e.eid, e.data["plan"]["title"]) for e in emitted.org]
+        assert heard == [("org-org-a", 1, "A"), ("org-org-b", 1, "B")]  # each org counts its own
+
+    def test_a_refused_write_tells_nobody(self, org_a: Any, alice: Any, plan_a: Any, emitted: Any) -> None:
+        services.archive_plan(org=org_a, user=alice, plan_id=plan_a.id)
+        emitted.org.clear()
+        with pytest.raises(services.Conflict):
+            services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text="too late")
+        assert emitted.org == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_changes_is_one_announcement_then_the_last_state(
+    org_a: Any, alice: Any, emitted: Any, settings: Any
+) -> None:
+    """At most one `plan_changed` per interval per plan; the change that ends a burst follows at
+    the interval's end with the plan as it is then (the announcer thread)."""
+    settings.ORG_CHANGE_INTERVAL_SECONDS = 0.4
+    plan = services.start_plan(org=org_a, user=alice, title="Burst")
+    for n in range(6):
+        services.add_step(org=org_a, user=alice, plan_id=plan.id, text=f"Step {n}")
+    changes = [e for e in emitted.org if e.data["type"] == "plan_changed"]
+    assert [c.data["plan"]["progress"]["total"] for c in changes] == [1]  # the first, at once
+    deadline = time.monotonic() + 5
+    while (
+        len([e for e in emitted.org if e.data["type"] == "plan_changed"]) < 2 and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    changes = [e for e in emitted.org if e.data["type"] == "plan_changed"]
+    assert [c.data["plan"]["progress"]["total"] for c in changes] == [1, 6]
+    assert changes[1].eid == changes[0].eid + 1  # stored, in order: a reconnecting list gets it
+    time.sleep(0.6)
+    assert len([e for e in emitted.org if e.data["type"] == "plan_changed"]) == 2  # nothing more

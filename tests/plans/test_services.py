@@ -15,7 +15,6 @@ from prometheus_client import REGISTRY
 from aep.errors import Conflict, InvalidInput, NotFound
 from aep.models import AuditLog
 from aep.serialization import iso
-from live import publish
 from memory_graph.models import MemoryNode
 from memory_graph.services import create_node
 from plans import events, services
@@ -24,14 +23,6 @@ from plans.models import PARTICIPANTS_MAX, LivePlan, PlanStep
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture
-def broadcasts(monkeypatch) -> list[Any]:  # type: ignore[no-untyped-def]
-    """Every event handed to `live.publish.broadcast`, in order."""
-    sent: list[Any] = []
-    monkeypatch.setattr(publish, "broadcast", sent.append)
-    return sent
 
 
 def channel_events(plan_id: Any) -> list[Event]:

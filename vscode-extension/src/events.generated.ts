@@ -96,3 +96,43 @@ export type PlanEvent =
   | PlanArchivedEvent;
 
 export const PLAN_STORED_EVENT_TYPES = ["step", "step_updated", "step_moved", "step_deleted", "step_restored", "plan_updated", "archived"] as const;
+
+/** First event of every stream; its id is the position the stream starts from. */
+export interface OrgConnectedEvent {
+  type: "connected";
+  org_id: string;
+}
+
+/** The events a reconnecting client missed are no longer stored: reload, then go on from here. */
+export interface OrgResetEvent {
+  type: "reset";
+  org_id: string;
+}
+
+/** A plan was started in the org. */
+export interface OrgPlanStartedEvent {
+  type: "plan_started";
+  plan: { id: string; org_id: string; title: string; description: string; version: number; progress: { done: number; total: number; }; participants: Array<string>; archived: boolean; created_at: string; updated_at: string; };
+}
+
+/** A plan's title, steps, progress or participants changed: its list item now. At most one a second per plan (the last change of a burst always follows). */
+export interface OrgPlanChangedEvent {
+  type: "plan_changed";
+  plan: { id: string; org_id: string; title: string; description: string; version: number; progress: { done: number; total: number; }; participants: Array<string>; archived: boolean; created_at: string; updated_at: string; };
+}
+
+/** A plan was archived into this memory node: it leaves the active plans. */
+export interface OrgPlanArchivedEvent {
+  type: "plan_archived";
+  plan_id: string;
+  memory_node_id: string;
+}
+
+export type OrgEvent =
+  | OrgConnectedEvent
+  | OrgResetEvent
+  | OrgPlanStartedEvent
+  | OrgPlanChangedEvent
+  | OrgPlanArchivedEvent;
+
+export const ORG_STORED_EVENT_TYPES = ["plan_started", "plan_changed", "plan_archived"] as const;

@@ -1,0 +1,101 @@
+"""Presence and the live list in Chromium, two people at once, against a real daphne (DESIGN 11):
+who is looking at a plan shows on its page, and the list page follows the org's plans live."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from aep.models import Membership
+from plans import services
+from tests.e2e.conftest import CHROMIUM, SKIP_REASON
+from tests.factories import UserFactory, token_for
+
+if not CHROMIUM.exists():
+    pytest.skip(SKIP_REASON, allow_module_level=True)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.live]
+SHOTS = os.environ.get("AEP_SCREENSHOTS", "")
+
+
+@pytest.fixture
+def partner(tester: Any, org_a: Any) -> Any:
+    user = UserFactory(username="partner", first_name="Pat", last_name="Partner")
+    Membership.objects.create(user=user, org=org_a)
+    return user
+
+
+def api(server: Any, user: Any, method: str, path: str, **body: Any) -> dict[str, Any]:
+    headers = {"Authorization": f"Token {token_for(user)}", "X-Org-Id": "org-a"}
+    response = httpx.request(method, f"{server.url}{path}", json=body or None, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def viewers(page: Page) -> Any:
+    return page.locator("#viewers .viewer-name")
+
+
+def test_viewers_of_a_plan_see_each_other_come_and_go(
+    logged_in: Any, live_daphne: Any, tester: Any, partner: Any, org_a: Any
+) -> None:
+    plan = services.start_plan(org=org_a, user=tester, title="Incident review")
+    mine = logged_in(tester)
+    mine.goto(f"{live_daphne.url}/plan/{plan.id}")
+    expect(viewers(mine)).to_have_text(["Tess Ter"])
+    theirs = logged_in(partner)
+    theirs.goto(f"{live_daphne.url}/plan/{plan.id}")
+    expect(viewers(theirs)).to_have_text(["Tess Ter", "Pat Partner"])  # first arrived first
+    expect(viewers(mine)).to_have_text(["Tess Ter", "Pat Partner"], timeout=3_000)
+    expect(mine.locator("#viewers .viewer-list")).to_have_attribute("aria-label", "2 viewing now")
+    if SHOTS:
+        mine.screenshot(path=f"{SHOTS}/presence.png", full_page=True)
+    theirs.goto(f"{live_daphne.url}/plans")  # leaving the plan's page closes its stream
+    expect(viewers(mine)).to_have_text(["Tess Ter"], timeout=3_000)
+
+
+def test_the_list_follows_the_orgs_plans_live(
+    logged_in: Any, live_daphne: Any, tester: Any, partner: Any, org_a: Any
+) -> None:
+    services.start_plan(org=org_a, user=tester, title="Already here")
+    page = logged_in(tester)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_daphne.url}/plans")
+    expect(page.locator("#org-live")).to_have_attribute("data-state", "live")
+    cards = page.locator("#plan-cards .plan-card-title")
+    expect(cards).to_have_text(["Already here"])
+    expect(page.locator("#plans-count")).to_have_text("1")
+
+    plan_id = api(live_daphne, partner, "POST", "/api/plan/start", title="Partner's new plan")["plan_id"]
+    expect(cards).to_have_text(["Partner's new plan", "Already here"], timeout=3_000)  # no reload
+    expect(page.locator("#plans-count")).to_have_text("2")
+
+    card = page.locator(f"#plan-card-{plan_id}")
+    api(live_daphne, partner, "POST", "/api/plan/step", plan_id=plan_id, text="Draft the agenda")
+    expect(card).to_contain_text("0 of 1 done", timeout=3_000)
+    expect(card.locator(".plan-card-meta")).to_contain_text("Participants1")
+    if SHOTS:
+        page.screenshot(path=f"{SHOTS}/list-live.png", full_page=True)
+
+    api(live_daphne, partner, "POST", f"/api/plan/{plan_id}/archive")
+    expect(cards).to_have_text(["Already here"], timeout=3_000)  # it left the active plans
+    expect(page.locator("#plans-count")).to_have_text("1")
+    assert errors == []
+
+
+def test_an_org_whose_last_plan_is_archived_says_so_live(
+    logged_in: Any, live_daphne: Any, tester: Any, org_a: Any
+) -> None:
+    plan = services.start_plan(org=org_a, user=tester, title="The only one")
+    page = logged_in(tester)
+    page.goto(f"{live_daphne.url}/plans")
+    expect(page.locator("#org-live")).to_have_attribute("data-state", "live")
+    api(live_daphne, tester, "POST", f"/api/plan/{plan.id}/archive")
+    expect(page.locator("#empty-heading")).to_have_text("No active plans", timeout=3_000)
+    api(live_daphne, tester, "POST", "/api/plan/start", title="A fresh start")
+    expect(page.locator("#plan-cards .plan-card-title")).to_have_text(["A fresh start"], timeout=3_000)
