@@ -3,6 +3,7 @@
  * turned into messages a user can act on. No `vscode` import: unit-tested with Node.
  */
 import { createHttpConnect, type ConnectFn } from "./sse";
+import type { PlanPresenceEvent } from "./events.generated";
 
 /** STEP of DESIGN 10. */
 export interface Step {
@@ -485,6 +486,17 @@ export class ApiClient {
       throw this.protocolError();
     }
     return normalizePlan(body);
+  }
+
+  /** Who has the plan's stream open now (DESIGN 11): one entry per user, first arrived first. */
+  async getPresence(planId: string): Promise<{ viewers: PlanPresenceEvent["viewers"]; count: number }> {
+    this.checkPlanId(planId);
+    const path = `/api/plan/${encodeURIComponent(planId)}/presence`;
+    const body = await this.request<{ viewers: PlanPresenceEvent["viewers"]; count: number }>("GET", path, undefined, planId);
+    if (!body || !Array.isArray(body.viewers) || typeof body.count !== "number") {
+      throw this.protocolError();
+    }
+    return { viewers: body.viewers, count: body.count };
   }
 
   async startPlan(input: { title: string; description?: string; participants?: string[] }): Promise<string> {

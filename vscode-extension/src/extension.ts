@@ -4,7 +4,7 @@
  */
 import * as vscode from "vscode";
 import { ApiClient, ApiError, toApiError, type ErrorContext, type Plan, type Step } from "./api";
-import { interpretStreamEvent, PlanState, type PlanChange } from "./planState";
+import { interpretStreamEvent, PlanState, positionAfter, PresenceState, type PlanChange } from "./planState";
 import { SseClient, type SseClientState } from "./sse";
 import {
   buildPanelHtml,
@@ -237,6 +237,8 @@ class PlanPanel {
   private position = "";
   /** Steps this panel asked to move whose event has not arrived yet: announced when it does. */
   private readonly pendingMoves = new Set<string>();
+  /** Who is viewing the plan (the stream's `presence` events); unknown while the stream is not open. */
+  private presence = new PresenceState();
 
   constructor(
     private readonly controller: PlanController,
@@ -280,6 +282,8 @@ class PlanPanel {
     this.state = new PlanState(plan);
     this.position = plan.last_event_id;
     this.pendingMoves.clear();
+    this.presence = new PresenceState();
+    this.postPresence();
     this.panel.title = plan.title || "AEP Plan";
     // Without retainContextWhenHidden the webview reloads when shown again: it then sends "ready"
     // and gets the current state, so the HTML only needs a first paint.
@@ -434,10 +438,13 @@ class PlanPanel {
     if ("planId" in message && message.planId && message.planId !== this.state.id) {
       return;
     }
-    if (event.lastEventId && message.kind !== "reset") {
-      this.position = event.lastEventId;
-    }
+    this.position = positionAfter(this.position, event, message);
     switch (message.kind) {
+      case "presence":
+        if (this.presence.set(message)) {
+          this.postPresence();
+        }
+        break;
       case "step":
         {
           // The step's event carries the participants after it (the server decides who joins).
@@ -496,6 +503,7 @@ class PlanPanel {
       case "ready":
         this.post({ type: "plan", plan: this.state.plan });
         this.post({ type: "connection", ...this.connection });
+        this.postPresence();
         if (this.state.plan.archived) {
           this.post({ type: "archived" });
         }
@@ -720,6 +728,14 @@ class PlanPanel {
   private setConnection(state: SseClientState, message?: string): void {
     this.connection = { state, message };
     this.post({ type: "connection", state, message });
+    // Not open: who is viewing is not known (the next stream's first presence event says it again).
+    if (state !== "open" && this.presence.clear()) {
+      this.postPresence();
+    }
+  }
+
+  private postPresence(): void {
+    this.post({ type: "presence", ...this.presence.snapshot });
   }
 
   private post(message: HostToWebview): void {

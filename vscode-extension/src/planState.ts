@@ -10,10 +10,13 @@
  *
  * The panel's own writes can arrive twice (the API's answer, then the event): a step's data is
  * only replaced by a version at least as new, and a step event for a step already shown moves it
- * to the end, where the server put it. No `vscode` import.
+ * to the end, where the server put it.
+ *
+ * Who is viewing (`presence`, DESIGN 11) is kept apart (PresenceState): it is not part of the plan,
+ * has no stream id, and is unknown while the stream is not open. No `vscode` import.
  */
 import { normalizeStep, progressOf, type Plan, type Step } from "./api";
-import type { PlanEvent } from "./events.generated";
+import type { PlanEvent, PlanPresenceEvent } from "./events.generated";
 import type { SseEvent } from "./sse";
 
 export type StreamMessage =
@@ -26,9 +29,17 @@ export type StreamMessage =
   | { kind: "step_restored"; planId?: string; step: Step; after: string | null }
   | { kind: "plan_updated"; planId?: string; title: string; description: string; version?: number }
   | { kind: "archived"; planId?: string; memoryNodeId?: string }
+  /**
+   * Who has the plan's stream open now (DESIGN 11), first arrived first; `count` is all of them (the
+   * list may be cut short). It has no id: it never moves the stream's position.
+   */
+  | { kind: "presence"; planId?: string; viewers: Viewer[]; count: number }
   /** The server could not replay what was missed (`{"type":"reset"}`): refetch the plan. */
   | { kind: "reset" }
   | { kind: "ignore" };
+
+/** One user viewing the plan, as a `presence` event lists them. */
+export type Viewer = PlanPresenceEvent["viewers"][number];
 
 /** The messages that change the plan (what `PlanState.apply` takes). */
 export type PlanChange = Extract<
@@ -36,18 +47,23 @@ export type PlanChange = Extract<
   { kind: "step" | "step_updated" | "step_moved" | "step_deleted" | "step_restored" | "plan_updated" | "archived" }
 >;
 
-/** The server's declared event types (events.generated.ts) this panel acts on: all of them. */
-const KNOWN: ReadonlySet<PlanEvent["type"]> = new Set<PlanEvent["type"]>([
-  "connected",
-  "reset",
-  "step",
-  "step_updated",
-  "step_moved",
-  "step_deleted",
-  "step_restored",
-  "plan_updated",
-  "archived",
-]);
+/**
+ * The server's declared event types (events.generated.ts) this panel acts on: all of them. A record
+ * over the generated union, so that a type the server adds fails to compile until it is handled.
+ */
+const KNOWN_TYPES: Record<PlanEvent["type"], true> = {
+  connected: true,
+  reset: true,
+  presence: true,
+  step: true,
+  step_updated: true,
+  step_moved: true,
+  step_deleted: true,
+  step_restored: true,
+  plan_updated: true,
+  archived: true,
+};
+const KNOWN: ReadonlySet<string> = new Set(Object.keys(KNOWN_TYPES));
 
 function idOf(value: unknown): string | undefined {
   return value === undefined || value === null || value === "" ? undefined : String(value);
@@ -62,6 +78,26 @@ function stepOf(value: unknown): Step | undefined {
 
 function afterOf(value: unknown): string | null {
   return idOf(value) ?? null;
+}
+
+function viewersOf(value: unknown): Viewer[] | undefined {
+  if (!Array.isArray(value)) {
+    return undefined;
+  }
+  const viewers: Viewer[] = [];
+  for (const item of value) {
+    if (!item || typeof item !== "object") {
+      continue;
+    }
+    const v = item as Record<string, unknown>;
+    const username = v.username === undefined || v.username === null ? "" : String(v.username);
+    const name = v.name === undefined || v.name === null || v.name === "" ? username : String(v.name);
+    if (username === "" && name === "") {
+      continue;
+    }
+    viewers.push({ username, name, since: v.since === undefined || v.since === null ? "" : String(v.since) });
+  }
+  return viewers;
 }
 
 /**
@@ -92,6 +128,18 @@ export function interpretStreamEvent(event: SseEvent): StreamMessage {
       return { kind: "connected", planId };
     case "reset":
       return { kind: "reset" };
+    case "presence": {
+      const viewers = viewersOf(data.viewers);
+      if (!viewers) {
+        return ignore;
+      }
+      // `count` is everyone; the list holds at most the server's limit of them.
+      const count =
+        typeof data.count === "number" && Number.isInteger(data.count) && data.count >= viewers.length
+          ? data.count
+          : viewers.length;
+      return { kind: "presence", planId, viewers, count };
+    }
     case "step": {
       if (data.id === undefined || data.id === null) {
         return ignore;
@@ -131,6 +179,66 @@ export function interpretStreamEvent(event: SseEvent): StreamMessage {
       };
   }
   return ignore;
+}
+
+/**
+ * The stream position after this event: the event's id, except for a `reset` (the plan is read
+ * again, with its own position) and a `presence` event, which has no id and is never replayed.
+ */
+export function positionAfter(position: string, event: SseEvent, message: StreamMessage): string {
+  if (!event.lastEventId || message.kind === "reset" || message.kind === "presence") {
+    return position;
+  }
+  return event.lastEventId;
+}
+
+/** What the panel knows of who is viewing: `viewers` null while it does not know (not live). */
+export interface PresenceSnapshot {
+  viewers: Viewer[] | null;
+  count: number;
+}
+
+/**
+ * Who is viewing the plan, from the stream's `presence` events. Each event replaces the list (a
+ * reconnect's first one replaces what was there before). While the stream is not open the list is
+ * unknown (`clear`), not kept: the panel would otherwise show people who may have left.
+ */
+export class PresenceState {
+  private viewers: Viewer[] | null = null;
+  private count = 0;
+
+  get snapshot(): PresenceSnapshot {
+    return { viewers: this.viewers ? this.viewers.map((v) => ({ ...v })) : null, count: this.count };
+  }
+
+  /** Apply a `presence` event. Returns true when what is shown changed. */
+  set(message: { viewers: Viewer[]; count: number }): boolean {
+    const now = this.viewers;
+    const same =
+      now !== null &&
+      this.count === message.count &&
+      now.length === message.viewers.length &&
+      now.every((v, i) => {
+        const w = message.viewers[i];
+        return v.username === w.username && v.name === w.name && v.since === w.since;
+      });
+    if (same) {
+      return false;
+    }
+    this.viewers = message.viewers.map((v) => ({ ...v }));
+    this.count = message.count;
+    return true;
+  }
+
+  /** The stream is not open: who is viewing is not known. Returns true when a list was shown. */
+  clear(): boolean {
+    if (this.viewers === null) {
+      return false;
+    }
+    this.viewers = null;
+    this.count = 0;
+    return true;
+  }
 }
 
 /** Where a Move up / Move down puts a step: right after `after` (null: first), at `position` (1-based). */

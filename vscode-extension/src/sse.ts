@@ -18,7 +18,11 @@ export interface SseEvent {
 }
 
 export interface SseParserOptions {
-  onEvent: (event: SseEvent) => void;
+  /**
+   * `info.hasId`: the event had an `id:` field of its own. One without (e.g. the server's `presence`
+   * notices) only inherits the last id: it is not a stored event and is never replayed.
+   */
+  onEvent: (event: SseEvent, info: { hasId: boolean }) => void;
   /** Called with the new reconnection time when the stream sends a valid `retry:` field. */
   onRetry?: (ms: number) => void;
   /** The last event id carried over from a previous connection. */
@@ -37,6 +41,8 @@ export class SseParser {
   private atStreamStart = true;
   private dataBuffer = "";
   private eventTypeBuffer = "";
+  /** The event being read has an `id:` field. */
+  private idField = false;
   private lastEventIdBuffer: string;
   private lastEventIdValue: string;
 
@@ -100,6 +106,7 @@ export class SseParser {
     this.pendingCR = false;
     this.dataBuffer = "";
     this.eventTypeBuffer = "";
+    this.idField = false;
   }
 
   private processLine(line: string): void {
@@ -133,6 +140,7 @@ export class SseParser {
       case "id":
         if (!value.includes("\u0000")) {
           this.lastEventIdBuffer = value;
+          this.idField = true;
         }
         break;
       case "retry":
@@ -147,6 +155,8 @@ export class SseParser {
 
   private dispatch(): void {
     this.lastEventIdValue = this.lastEventIdBuffer;
+    const hasId = this.idField;
+    this.idField = false;
     if (this.dataBuffer === "") {
       this.eventTypeBuffer = "";
       return;
@@ -155,7 +165,7 @@ export class SseParser {
     const type = this.eventTypeBuffer === "" ? "message" : this.eventTypeBuffer;
     this.dataBuffer = "";
     this.eventTypeBuffer = "";
-    this.options.onEvent({ type, data, lastEventId: this.lastEventIdValue });
+    this.options.onEvent({ type, data, lastEventId: this.lastEventIdValue }, { hasId });
   }
 }
 
@@ -410,9 +420,11 @@ export class SseClient {
       onRetry: (ms) => {
         this.baseDelayMs = Math.max(1, Math.min(ms, this.maxDelayMs));
       },
-      onEvent: (event) => {
+      onEvent: (event, { hasId }) => {
         this.lastId = event.lastEventId;
-        if (this.isDuplicate(event)) {
+        // Only an event with its own id can come again (a replay after a reconnect). One without
+        // (`presence`) inherits the last id, and may rightly repeat an earlier one's data.
+        if (hasId && this.isDuplicate(event)) {
           return;
         }
         try {

@@ -2,13 +2,14 @@
  * The plan panel's HTML. Pure: given a nonce, the webview's CSP source and the plan, returns the
  * document. The first paint is rendered here (every text escaped); after that the inline script
  * renders what the extension host posts (plan, step, archived, connection state, the outcome of a
- * write) with textContent, reconciling the list by step id so that an open editor and the keyboard
+ * write, who is here now) with textContent, reconciling the list by step id so that an open editor and the keyboard
  * focus survive live changes. Working a plan (tick, edit, move, delete and undo, rename) is asked of
  * the host with a message; the host calls the API and the change shows when the host says so.
  * The webview never sees the API token and makes no network requests (connect-src 'none').
  */
 import { randomBytes } from "node:crypto";
 import type { Plan, Step } from "./api";
+import type { Viewer } from "./planState";
 
 export interface PanelHtmlInput {
   nonce: string;
@@ -29,6 +30,11 @@ export type HostToWebview =
   | { type: "step"; step: Step; participants?: string[] }
   | { type: "archived"; memoryNodeId?: string }
   | { type: "connection"; state: "connecting" | "open" | "reconnecting" | "closed"; message?: string }
+  /**
+   * Who has the plan open now (the stream's `presence`), first arrived first; `count` is all of them
+   * (more than listed: "+N more"). `viewers` null: not known (the stream is not open).
+   */
+  | { type: "presence"; viewers: Viewer[] | null; count: number }
   | { type: "error"; message: string }
   | { type: "clearError" }
   | { type: "addStepResult"; ok: boolean; message?: string }
@@ -158,6 +164,11 @@ export function buildPanelHtml(input: PanelHtmlInput): string {
 <p id="plan-description" class="description"${plan && plan.description ? "" : " hidden"}>${escapeHtml(plan ? plan.description : "")}</p>
 <div id="error" class="error" role="alert" hidden></div>
 <div id="announcer" class="visually-hidden" aria-live="polite" aria-atomic="true"></div>
+<section id="presence" class="presence" aria-labelledby="presence-heading">
+  <h2 id="presence-heading">Here now <span id="viewer-count" class="count" hidden></span></h2>
+  <ul id="viewers" class="viewers" aria-label="Not known who is viewing" hidden></ul>
+  <p id="viewers-unknown" class="empty">Not known while the panel is not live.</p>
+</section>
 <section aria-labelledby="participants-heading">
   <h2 id="participants-heading">Participants</h2>
   <ul id="participants" class="participants">${participants.map((p) => `<li>${escapeHtml(p)}</li>`).join("")}</ul>
@@ -226,6 +237,31 @@ h2 { font-size: 1.05em; margin: 16px 0 6px; color: var(--vscode-descriptionForeg
   border-radius: 10px;
   padding: 1px 8px;
 }
+.viewers { list-style: none; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: 6px; }
+.viewer {
+  display: inline-flex;
+  align-items: center;
+  gap: 5px;
+  border: 1px solid var(--vscode-panel-border, var(--vscode-widget-border, transparent));
+  border-radius: 12px;
+  padding: 1px 8px 1px 1px;
+  max-width: 100%;
+}
+.viewer .avatar {
+  display: inline-flex;
+  align-items: center;
+  justify-content: center;
+  flex: none;
+  width: 1.6em;
+  height: 1.6em;
+  border-radius: 50%;
+  background: var(--vscode-badge-background);
+  color: var(--vscode-badge-foreground);
+  font-size: 0.85em;
+  font-weight: 600;
+}
+.viewer .viewer-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.viewer.viewer-more { padding: 1px 8px; color: var(--vscode-descriptionForeground); }
 .progress { font-size: 0.85em; color: var(--vscode-descriptionForeground); white-space: nowrap; }
 .rename { display: flex; gap: 6px; flex: 1 1 auto; margin: 12px 0 6px; }
 .rename input { flex: 1 1 auto; font-size: 1.2em; }
@@ -314,7 +350,8 @@ body[data-archived="true"] #rename-button,
 body[data-archived="true"] .step-actions,
 body[data-archived="true"] #toast,
 body[data-archived="true"] #connection,
-body[data-archived="true"] #connection-detail { display: none; }
+body[data-archived="true"] #connection-detail,
+body[data-archived="true"] #presence { display: none; }
 /* A viewer's panel: the plan, live, without the controls that change it. */
 body[data-read-only="true"] .add-step,
 body[data-read-only="true"] #archive-button,
@@ -352,6 +389,9 @@ export const WEBVIEW_SCRIPT = `
   var errorEl = byId("error");
   var announcerEl = byId("announcer");
   var participantsEl = byId("participants");
+  var viewersEl = byId("viewers");
+  var viewersUnknownEl = byId("viewers-unknown");
+  var viewerCountEl = byId("viewer-count");
   var noParticipantsEl = byId("no-participants");
   var stepsEl = byId("steps");
   var noStepsEl = byId("no-steps");
@@ -380,6 +420,10 @@ export const WEBVIEW_SCRIPT = `
   var busy = new Set();
   /** A restored step to put the focus on when it is back in the list. */
   var focusOnArrival = null;
+  var connectionState = "connecting";
+  /** Who is here now, as the host last said (null: not known), and how many in all. */
+  var viewers = null;
+  var viewerCount = 0;
 
   function formatTime(ts) {
     if (!ts) { return ""; }
@@ -674,6 +718,55 @@ export const WEBVIEW_SCRIPT = `
       participantsEl.appendChild(li);
     });
     updateCounts();
+  }
+
+  /** The first letter of a name (a whole character, not half of one), for its avatar. */
+  function initial(name) {
+    var first = Array.from(text(name).trim())[0];
+    return first ? first.toUpperCase() : "?";
+  }
+
+  function renderViewers() {
+    while (viewersEl.firstChild) { viewersEl.removeChild(viewersEl.firstChild); }
+    var known = Array.isArray(viewers);
+    viewersEl.hidden = !known;
+    viewerCountEl.hidden = !known;
+    viewersUnknownEl.hidden = known && viewerCount > 0;
+    if (!known) {
+      viewerCountEl.textContent = "";
+      viewersEl.setAttribute("aria-label", "Not known who is viewing");
+      viewersUnknownEl.textContent = connectionState === "open"
+        ? "Not known yet."
+        : "Not known while the panel is not live.";
+      return;
+    }
+    viewerCountEl.textContent = String(viewerCount);
+    viewersUnknownEl.textContent = "No one.";
+    viewersEl.setAttribute("aria-label", viewerCount + (viewerCount === 1 ? " person" : " people") + " viewing now");
+    viewers.forEach(function (viewer) {
+      var name = text(viewer.name) || text(viewer.username);
+      var li = document.createElement("li");
+      li.className = "viewer";
+      li.title = viewer.username && viewer.username !== name ? name + " (" + text(viewer.username) + ")" : name;
+      var avatar = document.createElement("span");
+      avatar.className = "avatar";
+      avatar.setAttribute("aria-hidden", "true");
+      avatar.textContent = initial(name);
+      li.appendChild(avatar);
+      var label = document.createElement("span");
+      label.className = "viewer-name";
+      label.textContent = name;
+      li.appendChild(label);
+      viewersEl.appendChild(li);
+    });
+    var more = viewerCount - viewers.length;
+    if (more > 0) {
+      var li = document.createElement("li");
+      li.className = "viewer viewer-more";
+      li.textContent = "+" + more + " more";
+      li.setAttribute("aria-label", "and " + more + " more");
+      viewersEl.appendChild(li);
+    }
   }
 
   var rendered = false;
@@ -1022,6 +1115,11 @@ export const WEBVIEW_SCRIPT = `
       case "connection":
         setConnection(msg.state, msg.message);
         break;
+      case "presence":
+        viewers = Array.isArray(msg.viewers) ? msg.viewers.filter(function (v) { return v && typeof v === "object"; }) : null;
+        viewerCount = viewers ? Math.max(Number(msg.count) || 0, viewers.length) : 0;
+        renderViewers();
+        break;
       case "error":
         showError(msg.message);
         break;
@@ -1063,6 +1161,8 @@ export const WEBVIEW_SCRIPT = `
   };
 
   function setConnection(state, message) {
+    connectionState = state;
+    if (!Array.isArray(viewers)) { renderViewers(); }
     connectionEl.setAttribute("data-state", state);
     connectionEl.textContent = CONNECTION_LABELS[state] || String(state);
     connectionEl.title = message ? String(message) : "";

@@ -164,6 +164,44 @@ describe("API client against a real AEP server", () => {
     }
   });
 
+  test("presence: the stream lists the token's user after connected (no id of its own); GET /presence agrees; gone once closed", async (t) => {
+    if (!requireServer(t)) return;
+    const c = client();
+    // A step without an owner is signed with the user's name: the name presence shows.
+    const me = (await c.addStep({ planId, text: `who am I ${stamp}` })).owner;
+    const s = openStream(c, planId);
+    type Presence = Extract<StreamMessage, { kind: "presence" }>;
+    const presences = () => s.messages.filter((m): m is Presence => m.kind === "presence");
+    try {
+      await waitFor(() => presences().some((p) => p.viewers.some((v) => v.name === me)), 10_000, `a presence event listing ${me}`);
+      const kinds = s.messages.filter((m) => m.kind !== "ignore").map((m) => m.kind);
+      assert.equal(kinds[0], "connected", "presence follows connected");
+      const latest = presences().at(-1)!;
+      assert.equal(latest.planId, planId);
+      assert.ok(latest.count >= latest.viewers.length && latest.count >= 1);
+      const mine = latest.viewers.filter((v) => v.name === me);
+      assert.equal(mine.length, 1, "one entry per user");
+      assert.ok(mine[0].username, "with the username");
+      assert.match(mine[0].since, /^\d{4}-\d\d-\d\dT/);
+      // The presence frame carries no id of its own: the stream position stays the connected event's.
+      const connectedAt = s.raw.find((e) => interpretStreamEvent(e).kind === "connected")!.lastEventId;
+      assert.equal(s.stream.lastEventId, connectedAt, "no stored event came, so the position did not move");
+      const now = await c.getPresence(planId);
+      assert.ok(now.viewers.some((v) => v.username === mine[0].username && v.name === me), JSON.stringify(now));
+      assert.ok(now.count >= 1);
+    } finally {
+      await s.stream.stop();
+    }
+    // Closed: the user is no longer viewing (no other stream of theirs is open).
+    const deadline = Date.now() + 10_000;
+    let last = await c.getPresence(planId);
+    while (last.viewers.some((v) => v.name === me) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      last = await c.getPresence(planId);
+    }
+    assert.ok(!last.viewers.some((v) => v.name === me), `still listed after the stream closed: ${JSON.stringify(last)}`);
+  });
+
   test("reconnecting with Last-Event-ID replays what was missed", async (t) => {
     if (!requireServer(t)) return;
     const c = client();
@@ -321,7 +359,9 @@ describe("working a plan against a real AEP server (DESIGN 10)", () => {
 
       // Nine writes went through (the refused ones wrote nothing): wait for their nine events.
       const changes = () =>
-        s.messages.filter((m): m is PlanChange => m.kind !== "connected" && m.kind !== "ignore" && m.kind !== "reset");
+        s.messages.filter(
+          (m): m is PlanChange => m.kind !== "connected" && m.kind !== "ignore" && m.kind !== "reset" && m.kind !== "presence",
+        );
       await waitFor(() => changes().length >= 9, 10_000, "the nine events");
       assert.deepEqual(
         changes().map((m) => m.kind),

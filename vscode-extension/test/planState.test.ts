@@ -2,7 +2,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { normalizePlan, type Plan, type Step } from "../src/api";
 import type { PlanEvent } from "../src/events.generated";
-import { interpretStreamEvent, PlanState, type PlanChange } from "../src/planState";
+import {
+  interpretStreamEvent,
+  PlanState,
+  positionAfter,
+  PresenceState,
+  type PlanChange,
+  type PresenceSnapshot,
+  type StreamMessage,
+} from "../src/planState";
 
 function step(id: string, overrides: Partial<Step> = {}): Step {
   return {
@@ -48,6 +56,7 @@ const ev = (data: unknown, type = "message") => ({
 function applyEvent(state: PlanState, data: PlanEvent): boolean {
   const message = interpretStreamEvent(ev(data));
   assert.notEqual(message.kind, "ignore", `the panel understands ${data.type}`);
+  assert.notEqual(message.kind, "presence", "presence is not a change of the plan");
   return state.apply(message as PlanChange);
 }
 
@@ -382,4 +391,79 @@ test("adding a step does not guess who joins: only the server's list changes the
   assert.deepEqual(state.plan.participants, ["alice"]);
   assert.equal(state.setParticipants(["alice", "Erin"]), true);
   assert.deepEqual(state.plan.participants, ["alice", "Erin"]);
+});
+
+// Presence (DESIGN 11) ---------------------------------------------------------------------------
+
+const dana = { username: "dana", name: "Dana Dev", since: "2024-05-01T10:00:00Z" };
+const erin = { username: "erin", name: "Erin Ops", since: "2024-05-01T10:01:00Z" };
+
+/** A presence frame as the server sends it: no `id:`, so it carries the last id it inherited. */
+const presenceEv = (data: unknown, inherited = "plan-p1:3") => ({
+  type: "message",
+  data: JSON.stringify(data),
+  lastEventId: inherited,
+});
+
+test("a presence event is read with its viewers, first arrived first, and the count of all of them", () => {
+  const event: PlanEvent = { type: "presence", plan_id: "p1", viewers: [dana, erin], count: 5 };
+  assert.deepEqual(interpretStreamEvent(presenceEv(event)), {
+    kind: "presence",
+    planId: "p1",
+    viewers: [dana, erin],
+    count: 5,
+  });
+  // A count below the list (never sent) is the list's length; junk entries are left out; a viewer
+  // without a name shows their username.
+  assert.deepEqual(
+    interpretStreamEvent(
+      presenceEv({ type: "presence", plan_id: "p1", viewers: [null, 7, { username: "zoe", since: "t" }], count: 0 }),
+    ),
+    { kind: "presence", planId: "p1", viewers: [{ username: "zoe", name: "zoe", since: "t" }], count: 1 },
+  );
+  assert.equal(interpretStreamEvent(presenceEv({ type: "presence", plan_id: "p1", count: 2 })).kind, "ignore");
+  // The page's fragment of it is a named event: not for the panel.
+  assert.equal(interpretStreamEvent({ type: "presence_html", data: "<div id=viewers>", lastEventId: "" }).kind, "ignore");
+});
+
+test("a presence event does not move the stream's position; stored events do, a reset does not", () => {
+  const presence = presenceEv({ type: "presence", plan_id: "p1", viewers: [dana], count: 1 }, "plan-p1:3");
+  const message = interpretStreamEvent(presence);
+  assert.equal(positionAfter("plan-p1:7", presence, message), "plan-p1:7");
+  assert.equal(positionAfter("", presence, message), "");
+  const stepEvent = ev({ type: "step", plan_id: "p1", id: "s9", text: "t", owner: "o", ts: "" });
+  assert.equal(positionAfter("plan-p1:7", stepEvent, interpretStreamEvent(stepEvent)), stepEvent.lastEventId);
+  const reset = ev({ type: "reset", plan_id: "p1" });
+  assert.equal(positionAfter("plan-p1:7", reset, interpretStreamEvent(reset)), "plan-p1:7");
+});
+
+test("who is here: each presence event replaces the list; not known while the stream is not open", () => {
+  const presence = new PresenceState();
+  assert.deepEqual(presence.snapshot, { viewers: null, count: 0 }, "not known before the first event");
+  const read = (viewers: typeof dana[], count = viewers.length) => {
+    const m: StreamMessage = interpretStreamEvent(presenceEv({ type: "presence", plan_id: "p1", viewers, count }));
+    assert.equal(m.kind, "presence");
+    return m as Extract<StreamMessage, { kind: "presence" }>;
+  };
+  assert.equal(presence.set(read([dana])), true);
+  assert.deepEqual(presence.snapshot, { viewers: [dana], count: 1 });
+  assert.equal(presence.set(read([dana, erin])), true);
+  assert.deepEqual(presence.snapshot, { viewers: [dana, erin], count: 2 });
+  assert.equal(presence.set(read([dana, erin])), false, "the same list again changes nothing");
+  assert.equal(presence.set(read([dana, erin], 3)), true, "a new count alone is a change");
+  assert.equal(presence.set(read([dana])), true, "Erin left");
+  assert.deepEqual(presence.snapshot, { viewers: [dana], count: 1 });
+
+  // The stream dropped: the list is not kept (Dana may have left meanwhile).
+  assert.equal(presence.clear(), true);
+  assert.deepEqual(presence.snapshot, { viewers: null, count: 0 });
+  assert.equal(presence.clear(), false);
+  // The reconnected stream's first presence event is the list again, whatever was there before.
+  assert.equal(presence.set(read([erin])), true);
+  assert.deepEqual(presence.snapshot, { viewers: [erin], count: 1 });
+
+  // The snapshot is a copy: changing it does not change the state.
+  const copy: PresenceSnapshot = presence.snapshot;
+  copy.viewers?.push(dana);
+  assert.deepEqual(presence.snapshot, { viewers: [erin], count: 1 });
 });

@@ -77,6 +77,52 @@ test("a drop after 2 events reconnects with Last-Event-ID of the last event, wit
   assert.deepEqual(delays, [500, 500]);
 });
 
+test("events without an id of their own (presence) are all delivered, even one that repeats an earlier one", async () => {
+  // Dana alone, Erin joins, Erin leaves: the third notice has the same data and inherits the same
+  // last id as the first; it is news, not a replay. A stored event sent twice is still dropped.
+  const alone = JSON.stringify({ type: "presence", plan_id: "p", viewers: [{ username: "dana", name: "Dana", since: "t" }], count: 1 });
+  const both = JSON.stringify({
+    type: "presence",
+    plan_id: "p",
+    viewers: [
+      { username: "dana", name: "Dana", since: "t" },
+      { username: "erin", name: "Erin", since: "u" },
+    ],
+    count: 2,
+  });
+  const step = JSON.stringify({ type: "step", id: "s1" });
+  const frames = [
+    `id: plan-p:1\ndata: {"type":"connected","plan_id":"p"}\n\n`,
+    `data: ${alone}\n\n`,
+    `data: ${both}\n\n`,
+    `data: ${alone}\n\n`,
+    `id: plan-p:2\ndata: ${step}\n\n`,
+    `id: plan-p:2\ndata: ${step}\n\n`,
+  ];
+  const connect = async ({ signal }: ConnectRequest): Promise<SseConnection> => ({
+    status: 200,
+    contentType: "text/event-stream",
+    body: body(frames, signal, true),
+  });
+  const events: SseEvent[] = [];
+  const client = new SseClient({ connect, onEvent: (e) => events.push(e), idleTimeoutMs: 0, connectTimeoutMs: 0 });
+  client.start();
+  await waitFor(() => events.length >= 5, 5000, "5 events");
+  await new Promise((r) => setTimeout(r, 20)); // the duplicate step would have arrived by now
+  await client.stop();
+  assert.deepEqual(
+    events.map((e) => [JSON.parse(e.data).type, JSON.parse(e.data).count ?? null, e.lastEventId]),
+    [
+      ["connected", null, "plan-p:1"],
+      ["presence", 1, "plan-p:1"],
+      ["presence", 2, "plan-p:1"],
+      ["presence", 1, "plan-p:1"],
+      ["step", null, "plan-p:2"],
+    ],
+  );
+  assert.equal(client.lastEventId, "plan-p:2");
+});
+
 test("backoff doubles on consecutive failures, caps at the maximum and resets after a connect", async () => {
   let calls = 0;
   const connect = async ({ signal }: ConnectRequest): Promise<SseConnection> => {

@@ -540,3 +540,103 @@ test("webview script: a viewer's panel shows the plan live but no control that c
   assert.equal(doc.body.getAttribute("data-read-only"), "false");
   assert.equal((li("s1").querySelector(".done-toggle") as HTMLInputElement).disabled, false);
 });
+
+// "Here now" (presence, DESIGN 11) -----------------------------------------------------------------
+
+const SCRIPT_NAME = "<script>alert(1)</script>";
+
+function hereNow(doc: Document) {
+  const list = doc.getElementById("viewers") as HTMLElement;
+  const items = Array.from(list.querySelectorAll(":scope > li"));
+  return {
+    list,
+    shown: !list.hidden,
+    heading: doc.getElementById("presence-heading")?.textContent?.replace(/\s+/g, " ").trim(),
+    names: items.filter((li) => !li.classList.contains("viewer-more")).map((li) => li.querySelector(".viewer-name")?.textContent),
+    avatars: items.filter((li) => !li.classList.contains("viewer-more")).map((li) => li.querySelector(".avatar")?.textContent),
+    more: items.find((li) => li.classList.contains("viewer-more"))?.textContent ?? null,
+    unknown: (doc.getElementById("viewers-unknown") as HTMLElement).hidden
+      ? null
+      : doc.getElementById("viewers-unknown")?.textContent,
+  };
+}
+
+test("webview: 'Here now' lists who is viewing, first arrived first, with an initial avatar and +N more", () => {
+  const { doc, send } = loadPanel(plan());
+  // Before the stream says anything: not known, and no list.
+  assert.equal(hereNow(doc).shown, false);
+  assert.equal(hereNow(doc).unknown, "Not known while the panel is not live.");
+  send({ type: "connection", state: "open" });
+  assert.equal(hereNow(doc).unknown, "Not known yet.");
+
+  send({
+    type: "presence",
+    viewers: [
+      { username: "dana", name: "Dana Dev", since: "2024-05-01T10:00:00Z" },
+      { username: "erin", name: "érin ops", since: "2024-05-01T10:01:00Z" },
+      { username: "zoe", name: "", since: "2024-05-01T10:02:00Z" },
+    ],
+    count: 5,
+  });
+  const shown = hereNow(doc);
+  assert.equal(shown.shown, true);
+  assert.equal(shown.unknown, null);
+  assert.deepEqual(shown.names, ["Dana Dev", "érin ops", "zoe"], "in the server's order; no name: the username");
+  assert.deepEqual(shown.avatars, ["D", "É", "Z"]);
+  assert.equal(shown.more, "+2 more");
+  assert.equal(shown.heading, "Here now 5");
+  assert.equal(shown.list.getAttribute("aria-label"), "5 people viewing now");
+  const first = shown.list.querySelector("li") as HTMLElement;
+  assert.equal(first.title, "Dana Dev (dana)");
+  assert.equal(first.querySelector(".avatar")?.getAttribute("aria-hidden"), "true", "the name is read, not the letter");
+
+  // Everyone is listed: no "+N more"; one person is "1 person".
+  send({ type: "presence", viewers: [{ username: "dana", name: "Dana Dev", since: "" }], count: 1 });
+  assert.deepEqual(hereNow(doc).names, ["Dana Dev"]);
+  assert.equal(hereNow(doc).more, null);
+  assert.equal(hereNow(doc).list.getAttribute("aria-label"), "1 person viewing now");
+});
+
+test("webview: a viewer's name is text, never markup", () => {
+  const { doc, send } = loadPanel(plan());
+  send({ type: "connection", state: "open" });
+  send({ type: "presence", viewers: [{ username: "x", name: SCRIPT_NAME, since: "" }, { username: XSS, name: XSS, since: "" }], count: 2 });
+  assert.deepEqual(hereNow(doc).names, [SCRIPT_NAME, XSS]);
+  assert.deepEqual(hereNow(doc).avatars, ["<", "<"]);
+  assert.equal(doc.querySelectorAll("script").length, 1, "only the panel's own script");
+  assert.equal(doc.querySelectorAll("img").length, 0);
+  assert.equal((doc.querySelector("#viewers > li") as HTMLElement).title, `${SCRIPT_NAME} (x)`);
+});
+
+test("webview: when the stream drops, 'Here now' says it is not known instead of keeping the old list", () => {
+  const { doc, send } = loadPanel(plan());
+  send({ type: "connection", state: "open" });
+  send({ type: "presence", viewers: [{ username: "erin", name: "Erin Ops", since: "" }], count: 1 });
+  assert.deepEqual(hereNow(doc).names, ["Erin Ops"]);
+  // What the host sends when the connection is lost: the connection state, then presence unknown.
+  send({ type: "connection", state: "reconnecting", message: "Cannot reach the AEP server. Retrying in 2 s." });
+  send({ type: "presence", viewers: null, count: 0 });
+  assert.equal(hereNow(doc).shown, false);
+  assert.deepEqual(hereNow(doc).names, []);
+  assert.equal(hereNow(doc).unknown, "Not known while the panel is not live.");
+  assert.equal(hereNow(doc).heading, "Here now");
+  // Back, the first presence event is the list.
+  send({ type: "connection", state: "open" });
+  assert.equal(hereNow(doc).unknown, "Not known yet.");
+  send({ type: "presence", viewers: [{ username: "dana", name: "Dana Dev", since: "" }], count: 1 });
+  assert.deepEqual(hereNow(doc).names, ["Dana Dev"]);
+});
+
+test("webview: a viewer's panel shows 'Here now' as a member's does; an archived plan's does not", () => {
+  const p = plan({ can_write: false });
+  const { doc, send } = loadPanel(p);
+  send({ type: "plan", plan: p });
+  send({ type: "connection", state: "open" });
+  send({ type: "presence", viewers: [{ username: "vic", name: "Vic Viewer", since: "" }], count: 1 });
+  assert.equal(doc.body.getAttribute("data-read-only"), "true");
+  assert.deepEqual(hereNow(doc).names, ["Vic Viewer"]);
+  assert.ok(!/data-read-only="true"\][^{]*#presence/.test(doc.querySelector("style")?.textContent ?? ""), "not hidden for a viewer");
+  send({ type: "archived" });
+  assert.match(doc.querySelector("style")?.textContent ?? "", /body\[data-archived="true"\] #presence \{ display: none; \}/);
+  assert.equal(doc.body.getAttribute("data-archived"), "true");
+});

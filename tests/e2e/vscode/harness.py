@@ -10,8 +10,8 @@ boxes, notifications, modal dialogs, the explorer, an editor's selection and con
 extension's webview panel (an iframe inside an iframe: `frame_locator` twice).
 
 `PlanPanel` reads and works the AEP plan panel inside that webview (title, connection status, steps,
-the add-step box, Archive; and working a plan: tick, edit in place, Move up/down, Delete and Undo,
-rename, progress), by the ids, classes and accessible names the panel's HTML gives them
+the add-step box, Archive, "Here now"; and working a plan: tick, edit in place, Move up/down, Delete
+and Undo, rename, progress), by the ids, classes and accessible names the panel's HTML gives them
 (vscode-extension/src/webview.ts).
 """
 
@@ -397,6 +397,11 @@ class PlanPanel:
         self.rename_button = self.frame.get_by_role("button", name="Rename plan")
         self.rename_input = self.frame.locator("#rename-input")
         self.rename_note = self.frame.locator("#rename-note")
+        # "Here now" (DESIGN 11): who has the plan open, from the stream's presence events.
+        self.here_now = self.frame.locator("#viewers")
+        self.viewer_names = self.frame.locator("#viewers > li.viewer .viewer-name")
+        self.viewer_avatars = self.frame.locator("#viewers > li.viewer .avatar")
+        self.viewers_unknown = self.frame.locator("#viewers-unknown")
 
     def step(self, text: str) -> Locator:
         return self.frame.locator("#steps > li.step", has=self.frame.locator(".text", has_text=text))

@@ -4,7 +4,8 @@ What a user sees: the token prompt, SecretStorage, the plan list and a new plan,
 arriving live, a step typed in the panel and one from an editor selection reaching the server,
 archiving, the reconnect after a server restart, and the messages for a wrong token and a server
 that is down; working a plan (DESIGN 10) in the panel (tick, edit in place, a stale edit, Move
-up/down by keyboard, Delete and Undo, rename) and another user's changes arriving live. The
+up/down by keyboard, Delete and Undo, rename) and another user's changes arriving live; "Here now"
+(DESIGN 11): the panel's user, and another viewer coming and going, live. The
 screenshots in docs/screenshots/vscode-*.png are taken here (vscode-panel-working.png only with
 AEP_SCREENSHOTS=1).
 
@@ -23,6 +24,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from aep.models import Membership
 from ops.processes import ROOT, free_port
 from plans import services
 from plans.models import LivePlan, PlanStep
@@ -30,6 +32,7 @@ from tests.e2e.vscode.conftest import AepAccount, open_plan, set_token
 from tests.e2e.vscode.harness import CodeServer, PlanPanel, Workbench
 from tests.factories import MembershipFactory, UserFactory, token_for
 from tests.servers import LiveServer
+from tests.sse import SseStream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.live, pytest.mark.vscode]
 
@@ -242,6 +245,9 @@ def test_reconnects_after_a_server_restart_and_shows_what_was_missed(
     expect(panel.connection).to_have_text("Reconnecting…")
     expect(panel.connection_detail).to_contain_text(f"Cannot reach the AEP server at {live.url}")
     expect(panel.connection_detail).to_contain_text("start it with make run")
+    # Who is here is not known meanwhile: the panel does not keep a list that may be wrong.
+    expect(panel.viewer_names).to_have_count(0)
+    expect(panel.viewers_unknown).to_have_text("Not known while the panel is not live.")
     # Meanwhile a step is written straight through the service layer (the server is down).
     services.add_step(org=org, user=user, plan_id=plan.id, text="Added while the server was down")
     wb.screenshot(SCREENSHOTS / "vscode-panel-reconnecting.png")
@@ -253,6 +259,7 @@ def test_reconnects_after_a_server_restart_and_shows_what_was_missed(
     panel.expect_live(timeout=45_000)
     expect(panel.connection_detail).to_be_hidden()
     expect(panel.step("Added while the server was down")).to_be_visible()
+    expect(panel.viewer_names).to_have_text(["Dana Dev"], timeout=10_000)  # the new stream's presence
     api_step(live, aep_account, plan.id, "Added after the restart", owner="Erin")
     expect(panel.step("Added after the restart")).to_be_visible(timeout=10_000)
     assert panel.step_texts() == [
@@ -520,4 +527,57 @@ def test_another_users_changes_arrive_live_in_the_panel(
     assert [step["text"] for step in fresh["steps"]] == panel.step_texts()
     assert fresh["progress"] == {"done": 1, "total": 3}
     expect(panel.progress).to_have_text("1 of 3 done")
+    panel.expect_live()
+
+
+def test_here_now_shows_who_has_the_plan_open_live(
+    live_daphne: LiveServer,
+    aep_account: AepAccount,
+    code_server_factory: Callable[..., CodeServer],
+    open_workbench: Callable[[CodeServer], Workbench],
+    aep_settings: Callable[..., dict[str, str]],
+    tmp_path: Any,
+) -> None:
+    org, user = aep_account.org, aep_account.user
+    plan = services.start_plan(org=org, user=user, title="Design review", participants=["dana"])
+    services.add_step(org=org, user=user, plan_id=plan.id, text="Read the proposal")
+    # Another user of the org, a viewer (DESIGN 12): she only reads, and counts as here all the same.
+    erin = UserFactory(username="erin", first_name="Erin", last_name="Ops")
+    MembershipFactory(user=erin, org=org, role=Membership.Role.VIEWER)
+    erin_headers = {"Authorization": f"Token {token_for(erin)}", "X-Org-Id": org.id}
+    stream_url = f"{live_daphne.url}/api/plan/{plan.id}/stream"
+
+    def presence_names() -> list[str]:
+        body = api(live_daphne, aep_account.token, org.id, "GET", f"/api/plan/{plan.id}/presence")
+        return [viewer["name"] for viewer in body["viewers"]]
+
+    server = code_server_factory(settings=aep_settings(live_daphne.url))
+    wb = open_workbench(server)
+    set_token(wb, aep_account.token)
+    wb.clear_notifications()
+    panel = open_plan(wb, "Design review")
+    panel.expect_live()
+
+    # 18. The panel's own user is here now: their name, their initial.
+    expect(panel.viewer_names).to_have_text(["Dana Dev"], timeout=10_000)
+    expect(panel.viewer_avatars).to_have_text(["D"])
+    expect(panel.here_now).to_have_attribute("aria-label", "1 person viewing now")
+    expect(panel.viewers_unknown).to_be_hidden()
+    assert presence_names() == ["Dana Dev"]
+
+    # Erin opens the plan (another client's stream): she shows up in the panel, live, after Dana.
+    with SseStream(stream_url, headers=erin_headers, presence=True) as erin_stream:
+        assert erin_stream.status_code == 200
+        assert erin_stream.next_event(10).json["type"] == "connected"
+        expect(panel.viewer_names).to_have_text(["Dana Dev", "Erin Ops"], timeout=10_000)
+        expect(panel.viewer_avatars).to_have_text(["D", "E"])
+        expect(panel.here_now).to_have_attribute("aria-label", "2 people viewing now")
+        assert presence_names() == ["Dana Dev", "Erin Ops"]
+        expect(panel.steps).to_have_count(1)  # presence changes nothing of the plan
+        wb.clear_notifications()
+        wb.screenshot(screenshot_path("vscode-panel-here-now.png", tmp_path))
+
+    # Her stream closes: she leaves the panel's list; Dana is still here.
+    expect(panel.viewer_names).to_have_text(["Dana Dev"], timeout=15_000)
+    expect(panel.here_now).to_have_attribute("aria-label", "1 person viewing now")
     panel.expect_live()
