@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.live.test_revocation import REDIS_URL, needs_redis
 from tests.plans.test_stream_live import auth, post_step
 from tests.sse import SseStream
 
@@ -90,3 +91,18 @@ class TestOrgStream:
             assert f'data-op="add" data-plan="{plan_id}"' in html.data
             assert f'id="plan-card-{plan_id}"' in html.data
             assert "Card &lt;b&gt;title&lt;/b&gt;" in html.data  # escaped as on the page
+
+
+@pytest.mark.live
+@needs_redis
+def test_across_processes_the_list_hears_every_process(live_daphne_factory, alice, carol, org_a):
+    """PostgreSQL + Redis, two servers: a plan started and changed through one reaches the org's
+    stream held by the other, in order."""
+    one = live_daphne_factory(REDIS_URL=REDIS_URL)
+    other = live_daphne_factory(REDIS_URL=REDIS_URL)
+    with org_stream(one, auth(carol, org_a)) as s:
+        assert s.next_event().json["type"] == "connected"
+        plan_id = start(other, alice, org_a, "Started elsewhere")
+        post_step(other, alice, org_a, plan_id, "And changed there")
+        heard = [(e.id, e.json["type"]) for e in s.events(2, timeout=5)]
+        assert heard == [("org-org-a:1", "plan_started"), ("org-org-a:2", "plan_changed")]
