@@ -108,11 +108,13 @@ def _log_publish_failure(event: StoredEvent) -> None:
 class Coalescer:
     """At most one announcement per key per interval, the last change of a burst always included.
 
-    `due(key)` says whether to announce now (nothing was announced for the key within the
-    interval; the caller announces in its own transaction). Otherwise the caller asks for
-    `later(key)` once its transaction commits: one call of `announce(key)` at the interval's end,
-    on this process' announcer thread, gathers every change made meanwhile. Per process: N
-    processes writing to one key may announce it up to N times per interval.
+    `request(key)` (once the change has committed) asks for `announce([key, ...])`: at once when
+    nothing was announced for the key within the interval, else at the interval's end; requests
+    meanwhile are gathered into that one call, which reads the state as it is then, and keys due
+    together go in one call (one transaction for many plans under load). The calls run on this
+    process' announcer thread, off the request that made the change. With an interval of 0 they
+    run at once, in the caller's thread (tests). Per process: N processes writing to one key may
+    announce it up to N times per interval.
     """
 
     def __init__(self, announce: Callable[[Any], None], interval: Callable[[], float]) -> None:
@@ -123,23 +125,19 @@ class Coalescer:
         self._wakeup = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    def due(self, key: Any) -> bool:
-        now = time.monotonic()
-        with self._wakeup:
-            last = self._last.get(key)
-            if key in self._scheduled or (last is not None and now - last < self._interval()):
-                return False
-            self._last[key] = now
-            if len(self._last) > 10_000:  # forget keys quiet for long: they are due anyway
-                horizon = now - self._interval()
-                self._last = {k: t for k, t in self._last.items() if t >= horizon}
-            return True
-
-    def later(self, key: Any) -> None:
+    def request(self, key: Any) -> None:
+        interval = self._interval()
+        if interval <= 0:
+            self._call([key])
+            return
         with self._wakeup:
             if key in self._scheduled:
                 return
-            self._scheduled[key] = self._last.get(key, time.monotonic()) + self._interval()
+            now = time.monotonic()
+            last = self._last.get(key)
+            self._scheduled[key] = now if last is None else max(now, last + interval)
+            if len(self._last) > 10_000:  # forget keys quiet for long: they are due at once anyway
+                self._last = {k: t for k, t in self._last.items() if t >= now - interval}
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="live-coalescer", daemon=True)
                 self._thread.start()
@@ -150,16 +148,21 @@ class Coalescer:
             with self._wakeup:
                 while not self._scheduled:
                     self._wakeup.wait()
-                key, at = min(self._scheduled.items(), key=lambda item: item[1])
-                wait = at - time.monotonic()
-                if wait > 0:
-                    self._wakeup.wait(wait)
+                now = time.monotonic()
+                due = [key for key, at in self._scheduled.items() if at <= now]
+                if not due:
+                    self._wakeup.wait(min(self._scheduled.values()) - now)
                     continue
-                del self._scheduled[key]
-                self._last[key] = time.monotonic()
+                for key in due:
+                    del self._scheduled[key]
+                    self._last[key] = now
             try:
-                self._announce(key)
-            except Exception:
-                logger.warning("announcing %r failed", key, exc_info=True)
+                self._call(due)  # every key due now, in one call (one transaction for the caller)
             finally:
                 connection.close()
+
+    def _call(self, keys: list[Any]) -> None:
+        try:
+            self._announce(keys)
+        except Exception:
+            logger.warning("announcing %r failed", keys, exc_info=True)

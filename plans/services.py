@@ -115,31 +115,31 @@ def _record_change(
     events.record(plan_id, payload)
     _count_after_commit(action, org)
     if announce:
-        _tell_org(org, plan_id)
+        _tell_org(plan_id)
 
 
-def announce_plan_changed(plan_id: uuid.UUID) -> None:
-    """`plan_changed` on the org's stream with the plan as it is now (the end of a burst of
-    changes, from the announcer's thread). An archived plan has said `plan_archived` instead."""
+def announce_plans_changed(plan_ids: list[uuid.UUID]) -> None:
+    """`plan_changed` on their org's stream for each of these plans, as they are now, in one
+    transaction (ORG_ANNOUNCER calls it once the changes have committed, at most once a second per
+    plan). An archived plan has said `plan_archived` instead."""
     with transaction.atomic():
-        plan = LivePlan.objects.select_for_update().filter(id=plan_id, archived=False).first()
-        if plan is not None:
-            events.record_for_org(
-                plan.org_id, events.plan_changed_payload(plan, selectors.progress_of(plan.id))
-            )
+        plans = list(
+            LivePlan.objects.select_for_update().filter(id__in=plan_ids, archived=False).order_by("id")
+        )
+        progress = selectors.progress_of_many([plan.id for plan in plans])
+        for plan in plans:
+            events.record_for_org(plan.org_id, events.plan_changed_payload(plan, progress[plan.id]))
 
 
-ORG_ANNOUNCER = publish.Coalescer(announce_plan_changed, lambda: settings.ORG_CHANGE_INTERVAL_SECONDS)
+ORG_ANNOUNCER = publish.Coalescer(announce_plans_changed, lambda: settings.ORG_CHANGE_INTERVAL_SECONDS)
 
 
-def _tell_org(org: Organization, plan_id: uuid.UUID) -> None:
-    """The org's stream hears of a plan's change at once, or (within the interval of the last
-    time) once the interval ends, with everything changed meanwhile."""
-    if ORG_ANNOUNCER.due(plan_id):
-        plan = LivePlan.objects.get(id=plan_id)  # as this transaction left it
-        events.record_for_org(org.id, events.plan_changed_payload(plan, selectors.progress_of(plan_id)))
-    else:
-        transaction.on_commit(lambda: ORG_ANNOUNCER.later(plan_id), robust=True)
+def _tell_org(plan_id: uuid.UUID) -> None:
+    """The org's stream hears of a plan's change once it has committed: from the announcer's
+    thread, so the write waits for none of it, and at most once per interval per plan with
+    everything changed meanwhile. (A process that dies in that moment loses the announcement,
+    not the change: the list shows it on its next change or load.)"""
+    transaction.on_commit(lambda: ORG_ANNOUNCER.request(plan_id), robust=True)
 
 
 def _locked_plan(org: Organization, plan_id: uuid.UUID | str) -> LivePlan:
