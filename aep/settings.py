@@ -205,7 +205,7 @@ STREAM_KEEPALIVE_SECONDS = float(os.environ.get("STREAM_KEEPALIVE_SECONDS", "15"
 PRESENCE_INTERVAL_SECONDS = float(os.environ.get("PRESENCE_INTERVAL_SECONDS", "1"))
 PRESENCE_HEARTBEAT_SECONDS = float(os.environ.get("PRESENCE_HEARTBEAT_SECONDS", "5"))
 PRESENCE_TTL_SECONDS = float(os.environ.get("PRESENCE_TTL_SECONDS", "20"))
-PRESENCE_MAX_LISTED = env_int("PRESENCE_MAX_LISTED", 100)
+PRESENCE_MAX_LISTED = env_int("PRESENCE_MAX_LISTED", 20)
 
 # The org's stream (`GET /api/org/stream`) says a plan changed at most this often per plan.
 ORG_CHANGE_INTERVAL_SECONDS = float(os.environ.get("ORG_CHANGE_INTERVAL_SECONDS", "1"))

@@ -92,6 +92,8 @@ async def open_reader(port: int, path: str, headers: dict[str, str], reader_stat
 
 async def run(args: argparse.Namespace, server: ServerProcess, seeded: dict[str, Any]) -> dict[str, Any]:
     secrets, plans = seeded["secrets"], seeded["plans"]
+    if args.one_user:  # the same load with one viewer (presence all but idle): its cost, by difference
+        secrets = [secrets[0]] * len(secrets)
     plan = plans[0]
     path = f"/api/plan/{plan}/stream"
     viewers = [Reader() for _ in secrets]
@@ -211,6 +213,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="steps at 20/s with everyone there")
     parser.add_argument("--plans", type=int, default=1000, help="plans changed once each, at 50/s")
     parser.add_argument("--watchers", type=int, default=100, help="org-stream subscribers")
+    parser.add_argument("--one-user", action="store_true", help="every stream by one user (a baseline)")
     parser.add_argument("--server", default="daphne", choices=["daphne", "uvicorn"])
     parser.add_argument("--database-url", default="")
     parser.add_argument("--redis-url", default="")
@@ -231,7 +234,7 @@ def main() -> None:
         env["SQLITE_PATH"] = f"{tmp}/bench.sqlite3"
     if args.redis_url:
         env["REDIS_URL"] = args.redis_url
-    env["MAX_STREAMS_PER_USER"] = str(args.watchers + 100)
+    env["MAX_STREAMS_PER_USER"] = str(args.viewers + args.watchers + 100)
     subprocess.run([str(PY), "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     seeding = [str(PY), __file__, "--seed", str(args.viewers), str(args.plans + 1)]
     seeded = json.loads(
@@ -243,6 +246,7 @@ def main() -> None:
     finally:
         server.stop()
     result["server"] = args.server
+    result["one_user"] = args.one_user
     result["database"] = "postgresql" if args.database_url else "sqlite"
     result["redis"] = bool(args.redis_url)
     print(json.dumps(result, indent=2))

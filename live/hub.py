@@ -113,6 +113,25 @@ class EncodedEvent:
         return self.both_message if html else self.json_message
 
 
+class Notice:
+    """An event with no id (`presence`) as sent to many streams: its JSON frame, and its page
+    fragment rendered only if a page's stream (`?html=1`) gets it, once."""
+
+    __slots__ = ("_html", "_json", "_render_html")
+
+    def __init__(self, json_frame: bytes, render_html: Callable[[], bytes]) -> None:
+        self._json = json_frame
+        self._html: bytes | None = None
+        self._render_html = render_html
+
+    def body(self, html: bool) -> bytes:
+        if not html:
+            return self._json
+        if self._html is None:
+            self._html = self._render_html()
+        return self._json + self._html
+
+
 async def _finish_send(coroutine: Any, pending: Any) -> None:
     """Drive a server `send()` coroutine that could not finish synchronously to its end."""
     while True:
@@ -186,10 +205,10 @@ class Subscriber:
         else:
             self.push(item)
 
-    def notify(self, frames: tuple[bytes, bytes]) -> bool:
+    def notify(self, notice: Notice) -> bool:
         """Send a notice: an event with no id (`presence`), outside the id order. Only the latest
         waiting notice is kept (it replaces what it says). False when it repeats the last one."""
-        body = frames[0] + frames[1] if self.html else frames[0]
+        body = notice.body(self.html)
         if self.ended or body == self.last_notice:
             return False
         self.last_notice = body

@@ -41,7 +41,7 @@ from django.conf import settings
 from aep.serialization import iso
 from live import sse
 from live.channels import type_of
-from live.hub import hub
+from live.hub import Notice, hub
 
 logger = logging.getLogger(__name__)
 
@@ -178,13 +178,13 @@ class Presence:
         self.broadcast(channel, viewers)
 
     def broadcast(self, channel: str, viewers: list[dict[str, str]]) -> None:
-        frames = self.frames(channel, viewers)
+        notice = self.notice(channel, viewers)
         for subscriber in list(hub.channels.get(channel, ())):
-            if subscriber.presence and subscriber.notify(frames):
+            if subscriber.presence and subscriber.notify(notice):
                 self.messages_sent += 1
 
-    def frames(self, channel: str, viewers: list[dict[str, str]]) -> tuple[bytes, bytes]:
-        """The event's (JSON frame, HTML frame) for this channel's type; no `id:`."""
+    def notice(self, channel: str, viewers: list[dict[str, str]]) -> Notice:
+        """The `presence` event of this channel's type, as a notice (no `id:`)."""
         channel_type = type_of(channel)
         assert channel_type is not None
         data = {
@@ -193,13 +193,12 @@ class Presence:
             "viewers": viewers[: settings.PRESENCE_MAX_LISTED],
             "count": len(viewers),
         }
-        json_frame = sse.json_frame(data)
-        html_frame = b""
-        if channel_type.render_html is not None:
-            rendered = channel_type.render_html(data)
-            if rendered is not None:
-                html_frame = sse.frame(rendered[1], event=rendered[0])
-        return json_frame, html_frame
+
+        def render_html() -> bytes:
+            rendered = channel_type.render_html(data) if channel_type.render_html else None
+            return sse.frame(rendered[1], event=rendered[0]) if rendered else b""
+
+        return Notice(sse.json_frame(data), render_html)
 
     # --- reading -------------------------------------------------------------------------------
     async def _read(self, channel: str) -> list[dict[str, str]]:

@@ -335,7 +335,7 @@ async def _serve(
             viewers = await presence.join(req.channel, viewer)
             joined = sub.presence = True
             sub.html = req.html
-            sub.notify(presence.frames(req.channel, viewers))
+            sub.notify(presence.notice(req.channel, viewers))
             notice = sub.take_notice()
             if notice is not None:
                 await stream.write(notice)
