@@ -543,6 +543,25 @@ class TestThroughPushpin:
             assert texts([s.next_event(3)]) == ["live one"]
             assert s.no_event(0.5)
 
+    def test_the_orgs_stream_through_pushpin(self, pushpin, alice, carol, org_a, plan_a) -> None:  # type: ignore[no-untyped-def]
+        """The org's channel is the caller's: held by Pushpin like a plan's, and replayed after
+        its Last-Event-ID checked against the org's channel."""
+        with SseStream(f"{pushpin.url}/api/org/stream", headers=auth(carol, org_a)) as s:
+            assert s.status_code == 200
+            first = s.next_event()
+            assert first.json == {"type": "connected", "org_id": "org-a"}
+            position = first.id
+            post_step(pushpin.url, alice, org_a, plan_a.id, "News for the list")
+            changed = s.next_event(timeout=3)
+            assert changed.json["type"] == "plan_changed" and changed.json["plan"]["id"] == str(plan_a.id)
+        replay_headers = {**auth(carol, org_a), "Last-Event-ID": position}
+        with SseStream(f"{pushpin.url}/api/org/stream", headers=replay_headers) as s:
+            connected, replayed = s.events(2, timeout=3)
+            assert connected.json["type"] == "connected" and replayed.id == changed.id
+        other_orgs = {**auth(carol, org_a), "Last-Event-ID": "org-org-b:1"}
+        with SseStream(f"{pushpin.url}/api/org/stream", headers=other_orgs) as s:
+            assert s.status_code == 400
+
     def test_the_page_variant_gets_step_html(self, pushpin, alice, org_a, plan_a) -> None:  # type: ignore[no-untyped-def]
         headers = {"Authorization": f"Token {token_for(alice)}"}
         with stream(pushpin.url, plan_a.id, headers, f"?org={org_a.id}&html=1") as s:
