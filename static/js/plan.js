@@ -398,6 +398,21 @@
 
   document.addEventListener("htmx:afterSettle", updateProgress);
 
+  // Who is here (event `presence_html`, swapped out-of-band into #viewers): mark oneself, which
+  // the server's fragment (the same for every viewer) cannot.
+  function markSelf() {
+    var section = document.querySelector(".presence[data-me]");
+    if (!section) {
+      return;
+    }
+    var me = section.getAttribute("data-me");
+    section.querySelectorAll(".viewer[data-user]").forEach(function (viewer) {
+      viewer.classList.toggle("viewer-self", viewer.getAttribute("data-user") === me);
+    });
+  }
+  document.addEventListener("htmx:oobAfterSwap", markSelf);
+  document.addEventListener("htmx:afterSettle", markSelf);
+
   // Editing: Enter saves, Shift+Enter is a new line, Escape cancels.
   document.addEventListener("keydown", function (evt) {
     var field = evt.target;

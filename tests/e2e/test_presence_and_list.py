@@ -52,6 +52,8 @@ def test_viewers_of_a_plan_see_each_other_come_and_go(
     expect(viewers(theirs)).to_have_text(["Tess Ter", "Pat Partner"])  # first arrived first
     expect(viewers(mine)).to_have_text(["Tess Ter", "Pat Partner"], timeout=3_000)
     expect(mine.locator("#viewers .viewer-list")).to_have_attribute("aria-label", "2 viewing now")
+    expect(mine.locator("#viewers .viewer-self")).to_have_attribute("data-user", "tester")  # "(you)"
+    expect(theirs.locator("#viewers .viewer-self")).to_have_attribute("data-user", "partner")
     if SHOTS:
         mine.screenshot(path=f"{SHOTS}/presence.png", full_page=True)
     theirs.goto(f"{live_daphne.url}/plans")  # leaving the plan's page closes its stream
