@@ -213,6 +213,8 @@ ORG_CHANGE_INTERVAL_SECONDS = float(os.environ.get("ORG_CHANGE_INTERVAL_SECONDS"
 # --- Plans ----------------------------------------------------------------------------------------
 # The most steps a plan holds (deleted ones aside): one more is refused with 409 (DESIGN 10).
 MAX_STEPS_PER_PLAN = env_int("MAX_STEPS_PER_PLAN", 2000)
+# A plan's page shows this many steps (and the rest on request, "Show all steps").
+PLAN_PAGE_STEPS = env_int("PLAN_PAGE_STEPS", 200)
 
 # --- Pushpin (GRIP) topology: optional; unset = the server holds the streams itself (live.stream) -
 # GRIP_URL is Pushpin's publish endpoint (e.g. http://127.0.0.1:5561), GRIP_KEY the sig_key Pushpin

@@ -20,6 +20,7 @@ urlpatterns = [
     path("plans/new", views.plan_new, name="plan-new"),
     path("plan/<uuid:plan_id>", views.plan_detail, name="plan-detail"),
     path("plan/<uuid:plan_id>/step", views.step_add, name="plan-step"),
+    path("plan/<uuid:plan_id>/progress", views.plan_progress, name="plan-progress"),
     path("plan/<uuid:plan_id>/archive", views.plan_archive, name="plan-archive"),
     path("plan/<uuid:plan_id>/edit", views_steps.plan_edit, name="plan-edit"),
     path("plan/<uuid:plan_id>/steps/<uuid:step_id>", views_steps.step_view, name="step-view"),

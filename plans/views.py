@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.conf import settings
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +23,7 @@ from aep.errors import DomainError, NotFound
 from aep.models import Organization
 from aep.pages import choose_page_org, org_page
 from aep.tenancy import can_write, scope
-from plans import events, fragments, services
+from plans import events, fragments, selectors, services
 from plans.forms import PlanForm, StepForm
 from plans.models import LivePlan
 from plans.selectors import annotate_progress, get_plan, org_of_plan
@@ -109,8 +110,17 @@ def _detail_page(
     # The plan, its steps and the id of its channel's last event, from one snapshot: the stream
     # replays everything after that id, so a change committed between this render and the browser
     # connecting still arrives, and applies to exactly the state rendered here.
+    # A long plan shows its first PLAN_PAGE_STEPS steps (the whole plan's progress), and all of
+    # them on request: the page of a plan at the step cap stays small (static/js/plan.js keeps a
+    # part live: what moves out of it leaves, what moves into it is fetched).
     try:
-        plan, step_rows, last_event_id = events.plan_snapshot(org=org, plan_id=plan_id)
+        if request.GET.get("steps") == "all":
+            plan, step_rows, last_event_id = events.plan_snapshot(org=org, plan_id=plan_id)
+            cursor, progress = None, progress_json(step_rows)
+        else:
+            plan, step_rows, cursor, progress, last_event_id = events.plan_page_snapshot(
+                org=org, plan_id=plan_id, limit=settings.PLAN_PAGE_STEPS, after=None
+            )
     except NotFound:
         raise Http404("Plan not found.") from None
     steps = [fragments.step_view(str(plan.id), row) for row in step_rows]
@@ -120,11 +130,20 @@ def _detail_page(
     context = {
         "plan": plan,
         "steps": steps,
-        "progress": progress_json(step_rows),
+        "partial": cursor is not None,
+        "progress": progress,
         "step_form": step_form,
         "stream_url": None if plan.archived else _stream_url(plan, org, last_event_id),
     }
     return render(request, "plans/plan_detail.html", context, status=status)
+
+
+@require_safe
+@org_page
+def plan_progress(request: HttpRequest, org: Organization, plan_id: uuid.UUID) -> HttpResponse:
+    """The progress line of a plan's page, for a page that shows only part of the plan."""
+    plan = _plan_or_404(org, plan_id)
+    return render(request, "plans/_progress.html", {"progress": selectors.progress_of(plan.id)})
 
 
 @require_safe

@@ -66,8 +66,12 @@
     var fragment = fragmentOf(detail.serverResponse);
     var steps = fragment.querySelectorAll(STEP_SELECTOR);
     var dropped = false;
+    var partial = isPartial();
+    if (partial && steps.length) {
+      announce("Step added at the end of the plan (not shown here: Show all steps).");
+    }
     for (var i = 0; i < steps.length; i++) {
-      if (isKnownStep(steps[i])) {
+      if (partial || isKnownStep(steps[i])) {
         steps[i].remove();
         dropped = true;
       }
@@ -260,6 +264,71 @@
     return document.getElementById("steps");
   }
 
+  // A long plan's page shows its first steps only (#steps[data-partial]): a step that moves
+  // out of them leaves, one that moves in is fetched, new steps (last) are not shown, and the
+  // progress line is asked of the server.
+  function isPartial() {
+    var list = stepsList();
+    return !!(list && list.hasAttribute("data-partial"));
+  }
+
+  function announce(text) {
+    var status = document.getElementById("sr-status");
+    var toast = document.getElementById("toast");
+    if (status) {
+      status.textContent = text;
+    }
+    if (toast) {
+      toast.textContent = text;
+      toast.hidden = false;
+      window.setTimeout(function () {
+        toast.hidden = true;
+      }, 4000);
+    }
+  }
+
+  function fetchStepAfter(list, stepId, afterId) {
+    fetch(list.getAttribute("data-step-url") + stepId, { credentials: "same-origin" })
+      .then(function (response) {
+        return response.ok ? response.text() : null;
+      })
+      .then(function (html) {
+        var incoming = html ? fragmentOf(html).querySelector("li.step") : null;
+        if (!incoming || stepElement(stepId) || (afterId && !stepElement(afterId))) {
+          return; // gone meanwhile, already here, or its place left the part shown
+        }
+        var fresh = document.importNode(incoming, true);
+        placeAfter(list, fresh, afterId);
+        if (window.htmx) {
+          window.htmx.process(fresh);
+        }
+        localizeTimes(fresh);
+      });
+  }
+
+  var progressTimer = null;
+  function refreshProgress() {
+    var list = stepsList();
+    window.clearTimeout(progressTimer);
+    progressTimer = window.setTimeout(function () {
+      fetch(list.getAttribute("data-progress-url"), { credentials: "same-origin" })
+        .then(function (response) {
+          return response.ok ? response.text() : null;
+        })
+        .then(function (html) {
+          var fresh = html ? fragmentOf(html).querySelector("#plan-progress") : null;
+          var line = document.getElementById("plan-progress");
+          if (fresh && line) {
+            line.replaceWith(document.importNode(fresh, true));
+            var total = document.querySelector("[data-steps-total]");
+            if (total) {
+              total.textContent = fresh.getAttribute("data-total");
+            }
+          }
+        });
+    }, 250);
+  }
+
   function placeAfter(list, element, afterId) {
     var after = stepElement(afterId);
     if (afterId && !after) {
@@ -303,10 +372,14 @@
       var afterId = ops[i].getAttribute("data-after");
       var element = stepElement(stepId);
       var ok = true;
-      if (op === "move" && element) {
+      if (op === "move" && element && isPartial() && afterId && !stepElement(afterId)) {
+        element.remove(); // it moved past the part this page shows
+      } else if (op === "move" && element) {
         keepingFocus(element, function () {
           ok = placeAfter(list, element, afterId);
         });
+      } else if (op === "move" && isPartial() && (!afterId || stepElement(afterId))) {
+        fetchStepAfter(list, stepId, afterId); // it moved into the part this page shows
       } else if (op === "delete" && element) {
         if (element.classList.contains("step-editing")) {
           editNotice(element, "Someone deleted this step while you were editing it. Your text is kept below; copy it if you need it.");
@@ -320,6 +393,9 @@
           var fresh = document.importNode(incoming, true);
           if (element) {
             element.remove();
+          }
+          if (isPartial() && afterId && !stepElement(afterId)) {
+            continue; // restored past the part this page shows
           }
           ok = placeAfter(list, fresh, afterId);
           if (ok && window.htmx) {
@@ -340,6 +416,10 @@
     var list = stepsList();
     var line = document.getElementById("plan-progress");
     if (!list || !line) {
+      return;
+    }
+    if (isPartial()) {
+      refreshProgress();
       return;
     }
     var total = list.querySelectorAll(":scope > li.step").length;

@@ -101,3 +101,43 @@ def test_an_org_whose_last_plan_is_archived_says_so_live(
     expect(page.locator("#empty-heading")).to_have_text("No active plans", timeout=3_000)
     api(live_daphne, tester, "POST", "/api/plan/start", title="A fresh start")
     expect(page.locator("#plan-cards .plan-card-title")).to_have_text(["A fresh start"], timeout=3_000)
+
+
+def test_a_long_plans_page_shows_its_first_steps_live(
+    logged_in: Any, live_daphne: Any, tester: Any, partner: Any, org_a: Any
+) -> None:
+    """A plan longer than PLAN_PAGE_STEPS (200) shows its first 200 steps and stays right while
+    others change it: a step moved into view is fetched, one moved out leaves, a hidden step
+    ticked off counts, and a new step (last) is not appended to the part shown."""
+    plan = services.start_plan(org=org_a, user=tester, title="Migration checklist")
+    ids = [
+        services.add_step(org=org_a, user=tester, plan_id=plan.id, text=f"Step {n:03d}").id
+        for n in range(205)
+    ]
+    page = logged_in(tester)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_daphne.url}/plan/{plan.id}")
+    expect(page.locator("#live-indicator")).to_have_text("Live")
+    shown = page.locator("#steps li.step .step-text")
+    expect(shown).to_have_count(200)
+    expect(page.locator("#steps-more")).to_contain_text("of 205")
+    expect(page.locator("#plan-progress")).to_have_text("0 of 205 done")
+
+    api(live_daphne, partner, "POST", f"/api/plan/{plan.id}/steps/{ids[203]}/move", after=None)
+    expect(shown.first).to_have_text("Step 203", timeout=3_000)  # moved into view: fetched
+    api(live_daphne, partner, "POST", f"/api/plan/{plan.id}/steps/{ids[1]}/move", after=str(ids[204]))
+    expect(page.locator("#steps li.step", has_text="Step 001")).to_have_count(0, timeout=3_000)
+    api(live_daphne, partner, "PATCH", f"/api/plan/{plan.id}/steps/{ids[204]}", done=True)
+    expect(page.locator("#plan-progress")).to_have_text("1 of 205 done", timeout=3_000)
+
+    page.locator("#add-step-form textarea[name=text]").fill("Step added at the end")
+    page.locator("#add-step-form button[type=submit]").click()
+    expect(page.locator("#toast")).to_contain_text("at the end of the plan")
+    expect(page.locator("#steps-more")).to_contain_text("of 206", timeout=3_000)
+    expect(page.locator("#steps li.step", has_text="Step added at the end")).to_have_count(0)
+
+    page.get_by_role("link", name="Show all steps").click()
+    expect(shown).to_have_count(206)
+    expect(shown.last).to_have_text("Step added at the end")
+    assert errors == []

@@ -701,3 +701,41 @@ def test_a_viewer_opening_new_plan_is_told_they_cannot_write(vic: Any) -> None:
     response = login(vic).get("/plans/new")
     assert response.status_code == 403
     assert 'name="title"' not in response.content.decode()
+
+
+class TestALongPlansPage:
+    """A plan longer than PLAN_PAGE_STEPS shows its first steps and the whole plan's progress;
+    all of them on request (issue 19: the page of a plan at the cap stays small)."""
+
+    @pytest.fixture
+    def long_plan(self, alice: Any, org_a: Any, settings: Any) -> Any:
+        settings.PLAN_PAGE_STEPS = 5
+        plan = services.start_plan(org=org_a, user=alice, title="Long")
+        steps = [
+            services.add_step(org=org_a, user=alice, plan_id=plan.id, text=f"Step {n:02d}") for n in range(8)
+        ]
+        services.update_step(org=org_a, user=alice, plan_id=plan.id, step_id=steps[7].id, done=True)
+        return plan
+
+    def test_the_first_steps_and_the_whole_plans_progress(self, alice: Any, long_plan: Any) -> None:
+        page = login(alice).get(plan_url(long_plan)).content.decode()
+        assert page.count('class="step') - page.count('class="step-') >= 5
+        assert "Step 04" in page and "Step 05" not in page
+        assert "1 of 8 done" in page  # the hidden step 07 is done
+        assert 'data-partial="true"' in page and "Show all steps" in page
+        assert 'sse-swap="step_html" hx-swap="none"' in page  # new steps are not appended here
+
+    def test_show_all(self, alice: Any, long_plan: Any) -> None:
+        page = login(alice).get(plan_url(long_plan, "?steps=all")).content.decode()
+        assert "Step 07" in page and "data-partial" not in page and "Show all steps" not in page
+
+    def test_a_short_plan_is_whole(self, alice: Any, plan_a: Any, settings: Any) -> None:
+        settings.PLAN_PAGE_STEPS = 5
+        page = login(alice).get(plan_url(plan_a)).content.decode()
+        assert "data-partial" not in page and 'sse-swap="step_html" hx-swap="beforeend"' in page
+
+    def test_the_progress_line(self, alice: Any, bob: Any, long_plan: Any) -> None:
+        line = login(alice).get(plan_url(long_plan, "/progress"))
+        assert line.status_code == 200
+        assert 'data-total="8"' in line.content.decode() and "1 of 8 done" in line.content.decode()
+        assert login(bob).get(plan_url(long_plan, "/progress")).status_code == 404  # another org's
