@@ -155,7 +155,7 @@ def plan_detail(request: HttpRequest, org: Organization, plan_id: uuid.UUID) -> 
     if home is not None and home.id != org.id:
         choose_page_org(request, home)
         messages.info(request, f"Switched to {home.name} to show this plan.")
-        return redirect("plan-detail", plan_id=plan_id)
+        return redirect(request.get_full_path())  # the same page (and query), in the plan's org
     return _detail_page(request, org, plan_id)
 
 

@@ -282,6 +282,7 @@ API_ENDPOINTS: dict[str, tuple[str, str, dict[str, str] | None]] = {
     "POST /api/plan/{A}/steps/{S}/move": ("post", "/api/plan/{plan}/steps/{step}/move", {"after": None}),
     "DELETE /api/plan/{A}/steps/{S}": ("delete", "/api/plan/{plan}/steps/{step}", None),
     "POST /api/plan/{A}/steps/{S}/restore": ("post", "/api/plan/{plan}/steps/{step}/restore", {}),
+    "GET /api/plan/{A}/presence": ("get", "/api/plan/{plan}/presence", None),
     "GET /api/plan/list": ("get", "/api/plan/list", None),
     "POST /api/plan/start": ("post", "/api/plan/start", {"title": "Intruder plan"}),
     "GET /api/memory/search": ("get", f"/api/memory/search?q={SEARCH_WORD}", None),
@@ -295,6 +296,7 @@ API_ENDPOINTS: dict[str, tuple[str, str, dict[str, str] | None]] = {
 USER_SCOPED = {"GET /api/tokens": 200, "POST /api/tokens": 403, "DELETE /api/tokens/{alice's}": 404}
 ON_A_OBJECT = {
     "GET /api/plan/{A}",
+    "GET /api/plan/{A}/presence",
     "POST /api/plan/step",
     "POST /api/plan/{A}/archive",
     "PATCH /api/plan/{A}",
@@ -424,7 +426,7 @@ def test_api_viewer_of_a_reads(world: World, endpoint: str, record_property: Any
     response = api_call(api_client(world, "vic", "org-a"), world, endpoint)
     counted("api", record_property)
     assert response.status_code == 200, response.content
-    if endpoint != "GET /api/org/members":
+    if endpoint not in ("GET /api/org/members", "GET /api/plan/{A}/presence"):  # people, not plan data
         world.assert_shows_org_a_data(response.content.decode())
     assert rows() == before
 
@@ -520,6 +522,8 @@ PAGE_ENDPOINTS: dict[str, tuple[str, str, dict[str, str] | None, dict[str, str],
     "GET /plans": ("get", "/plans", None, {}, 200),
     "GET /plans?archived=1": ("get", "/plans?archived=1", None, {}, 200),
     "GET /plan/{A}": ("get", "/plan/{plan}", None, {}, 404),
+    "GET /plan/{A}?steps=all": ("get", "/plan/{plan}?steps=all", None, {}, 404),
+    "GET /plan/{A}/progress": ("get", "/plan/{plan}/progress", None, {}, 404),
     "POST /plan/{A}/step": ("post", "/plan/{plan}/step", {"text": "Intruder step", "owner": "x"}, {}, 404),
     "POST /plan/{A}/step (htmx)": (
         "post",
@@ -595,7 +599,7 @@ def test_page(world: World, persona: str, endpoint: str, record_property: Any) -
         assert response.status_code == 302
         assert response["Location"] == login_redirect("/accounts/login/", url)
         return
-    if persona == "carol@org-b" and endpoint == "GET /plan/{A}":
+    if persona == "carol@org-b" and endpoint in ("GET /plan/{A}", "GET /plan/{A}?steps=all"):
         # She is a member of org A too: the link switches her to it (DESIGN 11), showing nothing yet.
         assert (response.status_code, response["Location"]) == (302, url)
         assert client.session[SESSION_ORG_KEY] == "org-a"
