@@ -23,10 +23,12 @@ punctuation finds nothing, on either database, without asking it.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
@@ -36,6 +38,7 @@ from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 
 from aep.models import Organization
 from aep.tenancy import scope
+from memory_graph import embeddings, vectors
 from memory_graph.documents import document_for
 from memory_graph.models import MemoryNode
 
@@ -232,14 +235,19 @@ def drop_structures(schema_editor: Any, *, node_table: str) -> None:
 def _pg_queries(query: ParsedQuery) -> tuple[SearchQuery, SearchQuery]:
     """(what a node must match, what it matches when the last word is found as typed). The words
     hold only letters and digits, so quoted they are literals whatever the user typed."""
-    *whole, last = query.terms
-    typed = f"'{last}'" + (":*" if query.prefix else "")
-    last_match = "( " + " | ".join([typed, *(f"'{stem}'" for stem in query.stems)]) + " )"
-    match = " & ".join([*(f"'{word}'" for word in whole), last_match])
+    match, typed = _pg_query_texts(query)
     return (
         SearchQuery(match, config=PG_CONFIG, search_type="raw"),
         SearchQuery(typed, config=PG_CONFIG, search_type="raw"),
     )
+
+
+def _pg_query_texts(query: ParsedQuery) -> tuple[str, str]:
+    """The tsquery texts of `_pg_queries`."""
+    *whole, last = query.terms
+    typed = f"'{last}'" + (":*" if query.prefix else "")
+    last_match = "( " + " | ".join([typed, *(f"'{stem}'" for stem in query.stems)]) + " )"
+    return " & ".join([*(f"'{word}'" for word in whole), last_match]), typed
 
 
 def _fts_queries(query: ParsedQuery) -> tuple[str, str | None]:
@@ -314,3 +322,174 @@ def _search_sqlite(
             found[node_id].rank = rank
             result.append(found[node_id])
     return result
+
+
+# --- Modes: lexical, semantic, hybrid (DESIGN 13) -----------------------------------------------------
+
+
+class Mode(StrEnum):
+    HYBRID = "hybrid"
+    LEXICAL = "lexical"
+    SEMANTIC = "semantic"
+
+
+# Reciprocal rank fusion: a node scores sum(1 / (RRF_K + position)) over the rankings that found it.
+# 60 is the constant of the method's paper (Cormack et al., 2009); a larger one flattens the curve.
+RRF_K = 60
+# How deep into each ranking the fusion looks, whatever page is asked for: a node 30th by words and
+# 2nd by meaning must be able to reach the top 10.
+FUSION_DEPTH = 50
+# Below this cosine a semantic neighbour is noise for a search (WordLlama scores unrelated plans
+# about 0.0-0.2 and related ones 0.25 and up; tests/memory_graph/test_relevance.py measures it).
+# Related nodes take no threshold: the nearest are shown, however near.
+SEMANTIC_MIN = 0.2
+# Sentinels for the hit markers: the databases insert them, then the text is escaped and they become
+# <mark> tags (neither database escapes HTML; private-use characters never occur in plans).
+_OPEN, _CLOSE = "\ue000", "\ue001"
+SNIPPET_WORDS = 16
+
+
+def find(*, org: Organization, text: str, mode: Mode, kind: str | None, limit: int) -> list[MemoryNode]:
+    """The search behind `GET /api/memory/search` and the pages: the org's nodes (of `kind`, if
+    given) best first, each with `rank` (higher is better; its scale depends on the mode),
+    `match` = {"lexical": position in the word ranking (1 is best) or None, "semantic": cosine or
+    None} and `snippet` (HTML: escaped text with the hits in <mark>)."""
+    parsed = parse_query(text)
+    depth = max(limit, FUSION_DEPTH) if mode == Mode.HYBRID else limit
+    lexical: list[MemoryNode] = []
+    if mode != Mode.SEMANTIC and parsed is not None:
+        lexical = search_nodes(org=org, kind=kind, query=parsed, limit=depth)
+    semantic: list[tuple[uuid.UUID, float]] = []
+    if mode != Mode.LEXICAL and (text or "").strip():
+        query_vector = embeddings.embed([text[: embeddings.TEXT_MAX]])[0]
+        semantic = vectors.nearest(
+            org=org, vector=query_vector, kind=kind, limit=depth, min_score=SEMANTIC_MIN
+        )
+    positions = {node.id: i for i, node in enumerate(lexical, start=1)}
+    similarity = dict(semantic)
+    if mode == Mode.LEXICAL:
+        ranked = [(node.id, float(node.rank)) for node in lexical]
+    elif mode == Mode.SEMANTIC:
+        ranked = semantic
+    else:
+        fused: dict[uuid.UUID, float] = {}
+        for node_id, position in positions.items():
+            fused[node_id] = 1 / (RRF_K + position)
+        for position, (node_id, _) in enumerate(semantic, start=1):
+            fused[node_id] = fused.get(node_id, 0.0) + 1 / (RRF_K + position)
+        ranked = sorted(fused.items(), key=lambda item: -item[1])
+    ranked = ranked[:limit]
+    known = {node.id: node for node in lexical}
+    missing = [node_id for node_id, _ in ranked if node_id not in known]
+    if missing:
+        for node in scope(MemoryNode.objects, org).filter(id__in=missing).defer("search_vector"):
+            known[node.id] = node
+    results = []
+    for node_id, score in ranked:
+        node = known.get(node_id)
+        if node is None:  # deleted since its embedding was cached
+            continue
+        node.rank = score
+        node.match = {"lexical": positions.get(node_id), "semantic": _round(similarity.get(node_id))}
+        results.append(node)
+    _add_snippets(results, org=org, query=parsed, text=text, lexical=set(positions))
+    return results
+
+
+def related(*, org: Organization, node: MemoryNode, limit: int) -> list[MemoryNode]:
+    """The org's nodes most like `node`, best first, itself left out, each with `score` (cosine).
+    A node not embedded yet is embedded here for the question (nothing is written)."""
+    vector = vectors.vector_of(org=org, node_id=node.id)
+    if vector is None:
+        vector = embeddings.embed([embeddings.node_text(content=node.content, metadata=node.metadata)])[0]
+    nearest = vectors.nearest(org=org, vector=vector, limit=limit, exclude=node.id)
+    found = {
+        n.id: n
+        for n in scope(MemoryNode.objects, org).filter(id__in=[i for i, _ in nearest]).defer("search_vector")
+    }
+    results = []
+    for node_id, score in nearest:
+        if node_id in found:
+            found[node_id].score = _round(score)
+            results.append(found[node_id])
+    return results
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _marked(raw: str) -> str:
+    return html.escape(raw).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+
+
+def _add_snippets(
+    nodes: list[MemoryNode],
+    *,
+    org: Organization,
+    query: ParsedQuery | None,
+    text: str,
+    lexical: set[uuid.UUID],
+) -> None:
+    """Each node's `snippet`: where the words matched (the database's own highlighter), else, for a
+    node found by meaning only, its line most like the query, marked whole."""
+    by_words = [n for n in nodes if n.id in lexical]
+    snippets: dict[uuid.UUID, str] = {}
+    if by_words and query is not None:
+        snippets = _lexical_snippets(by_words, org=org, query=query)
+    others = [n for n in nodes if n.id not in snippets]
+    if others:
+        snippets.update(_semantic_snippets(others, text=text))
+    for node in nodes:
+        node.snippet = snippets.get(node.id, "")
+
+
+def _lexical_snippets(
+    nodes: list[MemoryNode], *, org: Organization, query: ParsedQuery
+) -> dict[uuid.UUID, str]:
+    using = nodes[0]._state.db or "default"
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        match, _ = _pg_query_texts(query)
+        texts = []
+        for node in nodes:
+            document = document_for(content=node.content, metadata=node.metadata)
+            texts.append(fold(f"{document.title}\n{document.body}"))
+        options = (
+            f"StartSel={_OPEN}, StopSel={_CLOSE}, MaxWords={SNIPPET_WORDS}, MinWords=6,"
+            ' MaxFragments=2, FragmentDelimiter=" … "'
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT ts_headline(%s::regconfig, t, to_tsquery(%s::regconfig, %s), %s)"
+                " FROM unnest(%s::text[]) WITH ORDINALITY AS x(t, n) ORDER BY n",
+                [PG_CONFIG, PG_CONFIG, match, options, texts],
+            )
+            return {node.id: _marked(row[0]) for node, row in zip(nodes, cursor.fetchall(), strict=True)}
+    typed, widened = _fts_queries(query)
+    ids = [node.id.hex for node in nodes]
+    marks = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"SELECT node_id, snippet({FTS_TABLE}, -1, %s, %s, '…', %s) FROM {FTS_TABLE}"  # noqa: S608
+        f" WHERE {FTS_TABLE} MATCH %s AND org_id = %s AND node_id IN ({marks})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_OPEN, _CLOSE, SNIPPET_WORDS, widened or typed, org.id, *ids])
+        return {uuid.UUID(node_id): _marked(snippet) for node_id, snippet in cursor.fetchall()}
+
+
+def _semantic_snippets(nodes: list[MemoryNode], *, text: str) -> dict[uuid.UUID, str]:
+    lines: list[tuple[uuid.UUID, str]] = []
+    for node in nodes:
+        document = document_for(content=node.content, metadata=node.metadata)
+        for line in [document.title, *document.body.splitlines()][:50]:
+            if line.strip():
+                lines.append((node.id, line.strip()[:300]))
+    if not lines:
+        return {}
+    scores = embeddings.embed([line for _, line in lines]) @ embeddings.embed([text or ""])[0]
+    best: dict[uuid.UUID, tuple[float, str]] = {}
+    for (node_id, line), score in zip(lines, scores, strict=True):
+        if node_id not in best or score > best[node_id][0]:
+            best[node_id] = (float(score), line)
+    return {node_id: _marked(f"{_OPEN}{line}{_CLOSE}") for node_id, (_, line) in best.items()}
