@@ -420,7 +420,8 @@ def _round(value: float | None) -> float | None:
 
 
 def _marked(raw: str) -> str:
-    return html.escape(raw).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+    """The snippet as HTML: on one line, escaped, its sentinels turned into <mark> tags."""
+    return html.escape(" ".join(raw.split())).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
 
 
 def _add_snippets(
