@@ -80,10 +80,8 @@ class TestNodePage:
         )
         for node, arrow in ((nodes["rotate"], "→"), (nodes["keys"], "←")):
             page = client.get(f"/memory/{node.id}").content.decode()
-            assert (
-                f'<span class="edge-kind">relates_to</span> <span class="edge-arrow" aria-hidden="true">{arrow}'
-                in page
-            )
+            kind = '<span class="edge-kind">relates_to</span>'
+            assert f'{kind} <span class="edge-arrow" aria-hidden="true">{arrow}' in page
 
     def test_linking_to_another_orgs_node_creates_nothing(self, alice, nodes):
         client = login(alice)
