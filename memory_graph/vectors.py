@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+from django.db import connections
 
 from aep.models import Organization
 from aep.tenancy import scope
@@ -41,13 +42,18 @@ _lock = threading.Lock()
 
 
 def _stamp(org: Organization, using: str) -> tuple[int, int, str]:
-    """What identifies the org's current set of embeddings: their number and the newest row (ids
-    only grow; the node id tells apart rows that a rolled-back transaction let a later one reuse)."""
-    rows = scope(NodeEmbedding.objects.using(using), org)
-    newest = rows.order_by("-id").values_list("id", "node_id").first()
-    if newest is None:
-        return (0, 0, "")
-    return (rows.count(), newest[0], str(newest[1]))
+    """What identifies the org's current set of embeddings, in one query on the (org, id) index:
+    their number and the newest row (ids only grow; its node id tells apart rows that a rolled-back
+    transaction let a later one reuse, as SQLite's AUTOINCREMENT does)."""
+    table = connections[using].ops.quote_name(NodeEmbedding._meta.db_table)
+    sql = (
+        f"SELECT COUNT(*), MAX(id), (SELECT node_id FROM {table} WHERE org_id = %s"  # noqa: S608
+        f" ORDER BY id DESC LIMIT 1) FROM {table} WHERE org_id = %s"
+    )
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, [org.id, org.id])
+        count, newest, node_id = cursor.fetchone()
+    return (count, newest or 0, str(node_id or ""))
 
 
 def _matrix(org: Organization, using: str) -> _Matrix:
@@ -61,8 +67,11 @@ def _matrix(org: Organization, using: str) -> _Matrix:
     rows = list(
         scope(NodeEmbedding.objects.using(using), org).order_by("id").values_list("node_id", "kind", "vector")
     )
-    vectors = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype="<f4").reshape(
-        len(rows), embeddings.DIMENSIONS
+    # A native, writeable copy: BLAS multiplies it several times faster than a view of the bytes.
+    vectors = (
+        np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype="<f4")
+        .astype(np.float32)
+        .reshape(len(rows), embeddings.DIMENSIONS)
     )
     matrix = _Matrix(
         stamp=stamp,
