@@ -248,7 +248,8 @@ def main() -> int:
         print(f"embeddings    {embedded} in org 'bench'")
         print(f"queries       {args.queries} per mode, timed after {args.warmup} warm-up, limit {args.limit}")
         print(
-            f"cold semantic {cold_ms:.0f} ms (first semantic search once the org matrix cache is emptied: it loads the matrix)"
+            f"cold semantic {cold_ms:.0f} ms (the first semantic search after the org's matrix is dropped:"
+            " it loads the matrix)"
         )
         for mode, (timings, hits) in by_mode.items():
             print(

@@ -58,7 +58,7 @@ def embed(texts: list[str]) -> np.ndarray:
     # Text that is not valid Unicode (a lone surrogate from a hostile query) is refused by the
     # tokenizer: drop what cannot be encoded.
     clean = [text.encode("utf-8", "ignore").decode("utf-8") for text in texts]
-    vectors = np.asarray(model().embed(clean, norm=False), dtype=np.float32)
+    vectors = np.asarray(model().embed(clean, norm=False, batch_size=max(64, len(clean))), dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 

@@ -77,6 +77,8 @@ _WORD = re.compile(r"[^\W_]+")
 def fold(text: str) -> str:
     """Text without accents ("Déjà" -> "Deja"), for the index and the query alike: PostgreSQL's
     'english' configuration keeps accents, SQLite's tokenizer removes them."""
+    if text.isascii():  # most text: nothing to remove (and this runs on every snippet's text)
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return unicodedata.normalize("NFKC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 

@@ -2,7 +2,7 @@
 
 Vectors are float32 bytes in `NodeEmbedding.vector` (SQLite and PostgreSQL alike; pgvector is not
 available here). Each process keeps one org's vectors as a numpy matrix, loaded on first use and
-reloaded when the org's embeddings changed: a search costs two small index queries (is the matrix
+reloaded when the org's embeddings changed: a search costs one index lookup (is the matrix
 current?) and one matrix-vector product, about 1 ms for 10,000 nodes (docs/PERFORMANCE.md).
 
 Switching to pgvector, where it exists, changes `nearest()` only: a `vector(256)` column (or an
@@ -18,7 +18,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import connections
 
 from aep.models import Organization
 from aep.tenancy import scope
@@ -31,7 +30,7 @@ CACHED_ORGS = 32
 
 @dataclass(frozen=True)
 class _Matrix:
-    stamp: tuple[int, int, str]
+    stamp: tuple[int, str]
     node_ids: list[uuid.UUID]
     kinds: np.ndarray
     vectors: np.ndarray
@@ -41,19 +40,16 @@ _cache: OrderedDict[tuple[str, str], _Matrix] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _stamp(org: Organization, using: str) -> tuple[int, int, str]:
-    """What identifies the org's current set of embeddings, in one query on the (org, id) index:
-    their number and the newest row (ids only grow; its node id tells apart rows that a rolled-back
-    transaction let a later one reuse, as SQLite's AUTOINCREMENT does)."""
-    table = connections[using].ops.quote_name(NodeEmbedding._meta.db_table)
-    sql = (
-        f"SELECT COUNT(*), MAX(id), (SELECT node_id FROM {table} WHERE org_id = %s"  # noqa: S608
-        f" ORDER BY id DESC LIMIT 1) FROM {table} WHERE org_id = %s"
+def _stamp(org: Organization, using: str) -> tuple[int, str]:
+    """What identifies the org's current set of embeddings: its newest row, read backwards on the
+    (org, id) index. Ids only grow, so any new embedding changes it; the node id tells apart rows that
+    a rolled-back transaction let a later one reuse (SQLite's AUTOINCREMENT does). A deleted node's
+    row may stay in the cached matrix until the next embedding: searches fetch nodes by id and skip
+    it. (Counting the rows as well cost 4 ms at 10,000 nodes on PostgreSQL.)"""
+    newest = (
+        scope(NodeEmbedding.objects.using(using), org).order_by("-id").values_list("id", "node_id").first()
     )
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, [org.id, org.id])
-        count, newest, node_id = cursor.fetchone()
-    return (count, newest or 0, str(node_id or ""))
+    return (0, "") if newest is None else (newest[0], str(newest[1]))
 
 
 def _matrix(org: Organization, using: str) -> _Matrix:
