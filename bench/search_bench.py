@@ -212,19 +212,19 @@ def main() -> int:
         t0 = time.perf_counter()
         search(query="warm the model", org=org, limit=args.limit, mode="semantic")
         cold_ms = (time.perf_counter() - t0) * 1000
-        by_mode: dict[str, tuple[list[float], list[int]]] = {}
-        for mode in modes:
-            for text in texts[: args.warmup]:
+        by_mode: dict[str, tuple[list[float], list[int]]] = {mode: ([], []) for mode in modes}
+        for text in texts[: args.warmup]:
+            for mode in modes:
                 search(query=text, org=org, limit=args.limit, mode=mode)
-            timings: list[float] = []
-            hits: list[int] = []
-            for text in texts[args.warmup :]:
+        # The modes take turns on each query (in a rotating order), so that a change of load on the
+        # machine during the run weighs on all of them alike.
+        for i, text in enumerate(texts[args.warmup :]):
+            for mode in modes[i % len(modes) :] + modes[: i % len(modes)]:
                 t0 = time.perf_counter()
                 found = search(query=text, org=org, limit=args.limit, mode=mode)
-                timings.append((time.perf_counter() - t0) * 1000)
-                hits.append(len(found))
+                by_mode[mode][0].append((time.perf_counter() - t0) * 1000)
+                by_mode[mode][1].append(len(found))
                 assert all(n.org_id == org.id for n in found)
-            by_mode[mode] = (timings, hits)
 
         archive_ms: list[float] = []
         for i in range(args.archives):

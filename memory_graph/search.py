@@ -271,10 +271,13 @@ LexicalHit = tuple[uuid.UUID, float, int | None]
 
 
 def lexical_ranking(
-    *, org: Organization, kind: str | None, query: ParsedQuery, limit: int
+    *, org: Organization, kind: str | None, query: ParsedQuery, limit: int, page: int | None = None
 ) -> list[LexicalHit]:
     """The org's nodes (of `kind`, if given) that match, best first, with their rank: higher is
-    better, and only the order is meaningful (the scale differs between databases and queries)."""
+    better, and only the order is meaningful (the scale differs between databases and queries).
+    `page` (default `limit`): on SQLite, the stems of a half-typed last word are looked up only
+    while fewer than this many nodes match the word as typed (hybrid search ranks deeper than the
+    page it shows, and that second FTS5 query is as dear as the first)."""
     nodes = scope(MemoryNode.objects, org)
     if kind:
         nodes = nodes.filter(kind=kind)
@@ -283,7 +286,7 @@ def lexical_ranking(
         ranked = postgres_search(nodes, query=query).values_list("id", "rank")[:limit]
         return [(node_id, rank, None) for node_id, rank in ranked]
     if vendor == "sqlite":
-        return _sqlite_ranking(nodes, org_id=org.id, kind=kind, query=query, limit=limit)
+        return _sqlite_ranking(nodes, org_id=org.id, kind=kind, query=query, limit=limit, page=page or limit)
     raise NotSupportedError(f"Memory search is not implemented for {vendor}.")
 
 
@@ -337,11 +340,11 @@ def _fts_ranked(
 
 
 def _sqlite_ranking(
-    nodes: QuerySet[MemoryNode], *, org_id: str, kind: str | None, query: ParsedQuery, limit: int
+    nodes: QuerySet[MemoryNode], *, org_id: str, kind: str | None, query: ParsedQuery, limit: int, page: int
 ) -> list[LexicalHit]:
     typed, widened = _fts_queries(query)
     hits = _fts_ranked(nodes, org_id=org_id, kind=kind, match=typed, limit=limit)
-    if widened is not None and len(hits) < limit:
+    if widened is not None and len(hits) < page:
         # Stem matches only fill the page after the matches of the word as typed (two queries rather
         # than one ordered by both: FTS5 would have to run the second match for every row).
         seen = {hit[0] for hit in hits}
@@ -390,7 +393,7 @@ def find(*, org: Organization, text: str, mode: Mode, kind: str | None, limit: i
     depth = max(limit, FUSION_DEPTH) if mode == Mode.HYBRID else limit
     lexical: list[LexicalHit] = []
     if mode != Mode.SEMANTIC and parsed is not None:
-        lexical = lexical_ranking(org=org, kind=kind, query=parsed, limit=depth)
+        lexical = lexical_ranking(org=org, kind=kind, query=parsed, limit=depth, page=limit)
     semantic: list[tuple[uuid.UUID, float]] = []
     query_vector = None
     if mode != Mode.LEXICAL and (text or "").strip():

@@ -81,6 +81,25 @@ class TestModes:
 
 
 @pytest.mark.django_db
+class TestFreshness:
+    """Each process caches an org's vectors: what is archived or deleted meanwhile must show."""
+
+    def test_a_node_archived_after_a_search_is_found_by_the_next(self, client_a, org_a, nodes, archive):
+        assert "Rotate the API keys" not in titles(search(client_a, q="secret rotation", mode="semantic"))
+        archive(org_a, "Rotate the API keys", ["Generate new keys"])
+        assert "Rotate the API keys" in titles(search(client_a, q="secret rotation", mode="semantic"))
+
+    def test_a_deleted_node_is_gone_from_the_next_search(self, client_a, nodes):
+        assert titles(search(client_a, q="secret rotation for db", mode="semantic"))[0] == (
+            "Rotate the database credentials"
+        )
+        MemoryNode.objects.filter(id=nodes["rotate"].id).delete()
+        assert "Rotate the database credentials" not in titles(
+            search(client_a, q="secret rotation for db", mode="semantic")
+        )
+
+
+@pytest.mark.django_db
 class TestSnippets:
     def test_the_hit_is_marked(self, client_a, nodes):
         snippet = search(client_a, q="token", mode="lexical").json()["results"][0]["snippet"]
