@@ -305,8 +305,8 @@ def search_nodes(*, org: Organization, kind: str | None, query: ParsedQuery, lim
 def _fetch(org: Organization, node_ids: list[uuid.UUID]) -> dict[uuid.UUID, MemoryNode]:
     """The ranked nodes, by primary key. The ids come from org-scoped rankings; the org is checked
     again on each row, here rather than in the SQL: with `org_id = %s` in the query, SQLite (which
-    has no statistics) scans the org's whole index instead of looking up the keys (10 ms rather than
-    0.2 ms at 10,000 nodes)."""
+    has no statistics) scans the org's whole index instead of looking up the keys (12 ms for 20 keys
+    at 10,000 nodes; docs/PERFORMANCE.md, "Memory search")."""
     if not node_ids:
         return {}
     rows = MemoryNode.objects.filter(id__in=node_ids).defer("search_vector").order_by()
