@@ -122,6 +122,11 @@ class TestSimilarPlans:
         assert f'href="/plans/new?template={nodes["rotate"].id}"' in html
         assert "Rotate B" not in html and "Summer party" not in html
 
+    def test_a_viewer_sees_the_plans_without_a_start_link(self, vic, nodes):
+        html = login(vic).get("/memory/similar?title=secret rotation for db").content.decode()
+        assert "Rotate the database credentials" in html
+        assert "Start from this" not in html and "/plans/new" not in html
+
     @pytest.mark.parametrize("title", ["", "ro", "   "])
     def test_nothing_for_a_title_just_begun(self, alice, nodes, title):
         response = login(alice).get(f"/memory/similar?title={title}")
