@@ -40,7 +40,7 @@ from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 from aep.models import Organization
 from aep.tenancy import scope
 from memory_graph import embeddings, vectors
-from memory_graph.documents import document_for
+from memory_graph.documents import SENTINELS, document_for
 from memory_graph.models import MemoryNode
 
 PG_CONFIG = "english"
@@ -377,8 +377,8 @@ FUSION_DEPTH = 50
 # Related nodes take no threshold: the nearest are shown, however near.
 SEMANTIC_MIN = 0.2
 # Sentinels for the hit markers: the databases insert them, then the text is escaped and they become
-# <mark> tags (neither database escapes HTML; private-use characters never occur in plans).
-_OPEN, _CLOSE = "\ue000", "\ue001"
+# <mark> tags (neither database escapes HTML). Indexed text never holds them (documents.SENTINELS).
+_OPEN, _CLOSE = SENTINELS
 SNIPPET_WORDS = 16
 # Lines of a node (title, description, steps) a snippet by meaning is chosen from: each is embedded.
 SNIPPET_LINES = 12
@@ -416,7 +416,7 @@ def find(*, org: Organization, text: str, mode: Mode, kind: str | None, limit: i
             fused[node_id] = fused.get(node_id, 0.0) + 1 / (RRF_K + position)
         ranked = sorted(fused.items(), key=lambda item: -item[1])
     ranked = ranked[:limit]
-    # Only the page shown is fetched, through the org-scoped queryset.
+    # Only the page shown is fetched.
     found = _fetch(org, [node_id for node_id, _ in ranked])
     results = []
     for node_id, score in ranked:

@@ -114,6 +114,12 @@ class TestSnippets:
         assert "a &lt; b &amp; c" in snippet
         assert "<mark>migration</mark>" in snippet
 
+    def test_text_cannot_open_or_close_a_mark(self, client_a, org_a, archive):
+        archive(org_a, "Sentinel plan", ["Check the \ue000token\ue001 and \ue001 stray"])
+        snippet = search(client_a, q="token", mode="lexical").json()["results"][0]["snippet"]
+        assert snippet.count("<mark>") == snippet.count("</mark>") == 1
+        assert "\ue000" not in snippet and "\ue001" not in snippet
+
     def test_a_hit_by_meaning_shows_its_closest_line(self, client_a, nodes):
         first = search(client_a, q="secret rotation for db").json()["results"][0]
         assert first["snippet"] == "<mark>Rotate the database credentials</mark>"
