@@ -24,6 +24,7 @@ punctuation finds nothing, on either database, without asking it.
 from __future__ import annotations
 
 import html
+import logging
 import re
 import unicodedata
 import uuid
@@ -42,6 +43,8 @@ from aep.tenancy import scope
 from memory_graph import embeddings, vectors
 from memory_graph.documents import SENTINELS, document_for
 from memory_graph.models import MemoryNode
+
+logger = logging.getLogger(__name__)
 
 PG_CONFIG = "english"
 GIN_INDEX = "memnode_search_gin"
@@ -397,10 +400,15 @@ def find(*, org: Organization, text: str, mode: Mode, kind: str | None, limit: i
     semantic: list[tuple[uuid.UUID, float]] = []
     query_vector = None
     if mode != Mode.LEXICAL and (text or "").strip():
-        query_vector = embeddings.embed([text[: embeddings.TEXT_MAX]])[0]
-        semantic = vectors.nearest(
-            org=org, vector=query_vector, kind=kind, limit=depth, min_score=SEMANTIC_MIN
-        )
+        try:
+            query_vector = embeddings.embed([text[: embeddings.TEXT_MAX]])[0]
+        except Exception:
+            # The model could not run (a broken install): words still work. Logged, not hidden.
+            logger.exception("Embedding a search query failed; searching by words only")
+        else:
+            semantic = vectors.nearest(
+                org=org, vector=query_vector, kind=kind, limit=depth, min_score=SEMANTIC_MIN
+            )
     positions = {node_id: i for i, (node_id, _, _) in enumerate(lexical, start=1)}
     rowids = {node_id: rowid for node_id, _, rowid in lexical}
     similarity = dict(semantic)
@@ -426,7 +434,7 @@ def find(*, org: Organization, text: str, mode: Mode, kind: str | None, limit: i
         node.rank = score
         node.match = {"lexical": positions.get(node_id), "semantic": _round(similarity.get(node_id))}
         results.append(node)
-    _add_snippets(results, org=org, query=parsed, query_vector=query_vector, text=text, rowids=rowids)
+    _add_snippets(results, org=org, query=parsed, query_vector=query_vector, rowids=rowids)
     return results
 
 
@@ -461,7 +469,6 @@ def _add_snippets(
     org: Organization,
     query: ParsedQuery | None,
     query_vector: np.ndarray | None,
-    text: str,
     rowids: dict[uuid.UUID, int | None],
 ) -> None:
     """Each node's `snippet`: where the words matched (the database's own highlighter), else, for a
@@ -471,9 +478,7 @@ def _add_snippets(
     if by_words and query is not None:
         snippets = _lexical_snippets(by_words, org=org, query=query, rowids=rowids)
     others = [n for n in nodes if n.id not in snippets]
-    if others:
-        if query_vector is None:
-            query_vector = embeddings.embed([text[: embeddings.TEXT_MAX]])[0]
+    if others and query_vector is not None:
         snippets.update(_semantic_snippets(others, query_vector=query_vector))
     for node in nodes:
         node.snippet = snippets.get(node.id, "")

@@ -141,6 +141,24 @@ class TestEmbeddingOnArchive:
             1024,
         )
 
+    def test_a_failed_embedding_leaves_the_archive_done_and_the_node_for_the_backfill(
+        self, client_a, plan_a, monkeypatch, caplog, django_capture_on_commit_callbacks
+    ):
+        def broken(texts):  # type: ignore[no-untyped-def]
+            raise RuntimeError("model unavailable")
+
+        monkeypatch.setattr("memory_graph.embeddings.embed", broken)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client_a.post(f"/api/plan/{plan_a.id}/archive", {}, format="json")
+        assert response.status_code == 200
+        node_id = response.json()["memory_node_id"]
+        assert not NodeEmbedding.objects.filter(node_id=node_id).exists()
+        assert "embed_memory_nodes" in caplog.text
+        assert titles(search(client_a, q="token schema")) == ["Auth service"]  # found by its words
+        monkeypatch.undo()
+        call_command("embed_memory_nodes", stdout=StringIO())
+        assert NodeEmbedding.objects.filter(node_id=node_id).exists()
+
     def test_backfill_embeds_the_nodes_without_one(self, org_a, org_b):
         old = [create_node(org=o, kind="note", content=f"old note {i}") for i, o in enumerate([org_a, org_b])]
         out = StringIO()
