@@ -48,9 +48,14 @@ def _strings(values: Any) -> list[str]:
     return [v for v in values if isinstance(v, str) and v]
 
 
+# Two private-use characters that search snippets use as hit markers (memory_graph.search): removed
+# from what is indexed, so that no text of a node can open or close a mark.
+SENTINELS = ("\ue000", "\ue001")
+
+
 def _clean(text: str, limit: int) -> str:
     # PostgreSQL text cannot hold NUL; the index has no use for it anyway.
-    return text[:limit].replace("\x00", " ")
+    return text[:limit].replace("\x00", " ").replace(SENTINELS[0], " ").replace(SENTINELS[1], " ")
 
 
 def document_for(*, content: str, metadata: dict[str, Any] | None) -> SearchDocument:

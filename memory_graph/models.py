@@ -49,6 +49,8 @@ class MemoryEdge(models.Model):
 
     class Kind(models.TextChoices):
         USED_IN_PLANNING = "used_in_planning", "Used in planning"
+        DERIVED_FROM = "derived_from", "Derived from"
+        RELATES_TO = "relates_to", "Relates to"
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memory_edges")
     source = models.ForeignKey(MemoryNode, on_delete=models.CASCADE, related_name="edges_out")
@@ -64,3 +66,40 @@ class MemoryEdge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_id} -[{self.kind}]-> {self.target_id}"
+
+
+class NodeEmbedding(models.Model):
+    """A node's embedding (`memory_graph.embeddings`): float32 bytes, unit length, so that cosine is a
+    dot product. Written after the node's transaction commits, or by `embed_memory_nodes`.
+
+    A plain binary column rather than a vector type, so that SQLite and a PostgreSQL without pgvector
+    store it alike; `org` and `kind` are copied from the node so that one org's matrix loads without a
+    join. `id` only grows: with the row count it tells a process whether its cached matrix is stale.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    node = models.OneToOneField(MemoryNode, on_delete=models.CASCADE, related_name="embedding")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=64)
+    model = models.CharField(max_length=100)
+    vector = models.BinaryField()
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "id"], name="memembed_org_id")]
+
+    def __str__(self) -> str:
+        return f"embedding of {self.node_id}"
+
+
+class TemplateUse(models.Model):
+    """A plan started from an archived plan's node (`POST /api/plan/start` with `template`). When that
+    plan is archived, its node gets a `derived_from` edge to `template`. Kept here, by plan id, so
+    that the plans app needs no new column for it."""
+
+    plan_id = models.UUIDField(unique=True)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    template = models.ForeignKey(MemoryNode, on_delete=models.CASCADE, related_name="template_uses")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"plan {self.plan_id} from {self.template_id}"

@@ -23,12 +23,16 @@ punctuation finds nothing, on either database, without asking it.
 
 from __future__ import annotations
 
+import html
+import logging
 import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
+import numpy as np
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import NotSupportedError, OperationalError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -36,8 +40,11 @@ from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 
 from aep.models import Organization
 from aep.tenancy import scope
-from memory_graph.documents import document_for
+from memory_graph import embeddings, vectors
+from memory_graph.documents import SENTINELS, document_for
 from memory_graph.models import MemoryNode
+
+logger = logging.getLogger(__name__)
 
 PG_CONFIG = "english"
 GIN_INDEX = "memnode_search_gin"
@@ -73,6 +80,8 @@ _WORD = re.compile(r"[^\W_]+")
 def fold(text: str) -> str:
     """Text without accents ("Déjà" -> "Deja"), for the index and the query alike: PostgreSQL's
     'english' configuration keeps accents, SQLite's tokenizer removes them."""
+    if text.isascii():  # most text: nothing to remove (and this runs on every snippet's text)
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return unicodedata.normalize("NFKC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
@@ -232,14 +241,19 @@ def drop_structures(schema_editor: Any, *, node_table: str) -> None:
 def _pg_queries(query: ParsedQuery) -> tuple[SearchQuery, SearchQuery]:
     """(what a node must match, what it matches when the last word is found as typed). The words
     hold only letters and digits, so quoted they are literals whatever the user typed."""
-    *whole, last = query.terms
-    typed = f"'{last}'" + (":*" if query.prefix else "")
-    last_match = "( " + " | ".join([typed, *(f"'{stem}'" for stem in query.stems)]) + " )"
-    match = " & ".join([*(f"'{word}'" for word in whole), last_match])
+    match, typed = _pg_query_texts(query)
     return (
         SearchQuery(match, config=PG_CONFIG, search_type="raw"),
         SearchQuery(typed, config=PG_CONFIG, search_type="raw"),
     )
+
+
+def _pg_query_texts(query: ParsedQuery) -> tuple[str, str]:
+    """The tsquery texts of `_pg_queries`."""
+    *whole, last = query.terms
+    typed = f"'{last}'" + (":*" if query.prefix else "")
+    last_match = "( " + " | ".join([typed, *(f"'{stem}'" for stem in query.stems)]) + " )"
+    return " & ".join([*(f"'{word}'" for word in whole), last_match]), typed
 
 
 def _fts_queries(query: ParsedQuery) -> tuple[str, str | None]:
@@ -254,18 +268,52 @@ def _fts_queries(query: ParsedQuery) -> tuple[str, str | None]:
     return " AND ".join([*words, typed]), widened
 
 
-def search_nodes(*, org: Organization, kind: str | None, query: ParsedQuery, limit: int) -> list[MemoryNode]:
-    """The org's nodes (of `kind`, if given) that match, best first, each with a `rank`: higher is
-    better, and only the order is meaningful (the scale differs between databases and queries)."""
+# (node id, rank, the node's FTS5 rowid on SQLite, else None): the ranking by words, before any node
+# is fetched, so that hybrid search can look deep into it and fetch only the page it shows.
+LexicalHit = tuple[uuid.UUID, float, int | None]
+
+
+def lexical_ranking(
+    *, org: Organization, kind: str | None, query: ParsedQuery, limit: int, page: int | None = None
+) -> list[LexicalHit]:
+    """The org's nodes (of `kind`, if given) that match, best first, with their rank: higher is
+    better, and only the order is meaningful (the scale differs between databases and queries).
+    `page` (default `limit`): on SQLite, the stems of a half-typed last word are looked up only
+    while fewer than this many nodes match the word as typed (hybrid search ranks deeper than the
+    page it shows, and that second FTS5 query is as dear as the first)."""
     nodes = scope(MemoryNode.objects, org)
     if kind:
         nodes = nodes.filter(kind=kind)
     vendor = _vendor(nodes.db)
     if vendor == "postgresql":
-        return list(postgres_search(nodes, query=query)[:limit])
+        ranked = postgres_search(nodes, query=query).values_list("id", "rank")[:limit]
+        return [(node_id, rank, None) for node_id, rank in ranked]
     if vendor == "sqlite":
-        return _search_sqlite(nodes, org_id=org.id, kind=kind, query=query, limit=limit)
+        return _sqlite_ranking(nodes, org_id=org.id, kind=kind, query=query, limit=limit, page=page or limit)
     raise NotSupportedError(f"Memory search is not implemented for {vendor}.")
+
+
+def search_nodes(*, org: Organization, kind: str | None, query: ParsedQuery, limit: int) -> list[MemoryNode]:
+    """`lexical_ranking`'s nodes, fetched, each with its `rank`."""
+    ranking = lexical_ranking(org=org, kind=kind, query=query, limit=limit)
+    found = _fetch(org, [node_id for node_id, _, _ in ranking])
+    result = []
+    for node_id, rank, _ in ranking:
+        if node_id in found:
+            found[node_id].rank = rank
+            result.append(found[node_id])
+    return result
+
+
+def _fetch(org: Organization, node_ids: list[uuid.UUID]) -> dict[uuid.UUID, MemoryNode]:
+    """The ranked nodes, by primary key. The ids come from org-scoped rankings; the org is checked
+    again on each row, here rather than in the SQL: with `org_id = %s` in the query, SQLite (which
+    has no statistics) scans the org's whole index instead of looking up the keys (12 ms for 20 keys
+    at 10,000 nodes; docs/PERFORMANCE.md, "Memory search")."""
+    if not node_ids:
+        return {}
+    rows = MemoryNode.objects.filter(id__in=node_ids).defer("search_vector").order_by()
+    return {node.id: node for node in rows if node.org_id == org.id}
 
 
 def postgres_search(nodes: QuerySet[MemoryNode], *, query: ParsedQuery) -> QuerySet[MemoryNode]:
@@ -282,8 +330,8 @@ def postgres_search(nodes: QuerySet[MemoryNode], *, query: ParsedQuery) -> Query
 
 def _fts_ranked(
     nodes: QuerySet[MemoryNode], *, org_id: str, kind: str | None, match: str, limit: int
-) -> list[tuple[uuid.UUID, float]]:
-    sql = f"SELECT node_id, rank FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s AND org_id = %s"  # noqa: S608
+) -> list[LexicalHit]:
+    sql = f"SELECT node_id, rank, rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s AND org_id = %s"  # noqa: S608
     params: list[Any] = [match, org_id]
     if kind:
         sql += " AND kind = %s"
@@ -291,26 +339,198 @@ def _fts_ranked(
     with connections[nodes.db].cursor() as cursor:
         cursor.execute(f"{sql} ORDER BY rank, rowid DESC LIMIT %s", [*params, limit])
         # bm25 is negative, lower is better: turn it round so that higher is better, as on PostgreSQL.
-        return [(uuid.UUID(node_id), -rank) for node_id, rank in cursor.fetchall()]
+        return [(uuid.UUID(node_id), -rank, rowid) for node_id, rank, rowid in cursor.fetchall()]
 
 
-def _search_sqlite(
-    nodes: QuerySet[MemoryNode], *, org_id: str, kind: str | None, query: ParsedQuery, limit: int
-) -> list[MemoryNode]:
+def _sqlite_ranking(
+    nodes: QuerySet[MemoryNode], *, org_id: str, kind: str | None, query: ParsedQuery, limit: int, page: int
+) -> list[LexicalHit]:
     typed, widened = _fts_queries(query)
-    hits = dict(_fts_ranked(nodes, org_id=org_id, kind=kind, match=typed, limit=limit))
-    if widened is not None and len(hits) < limit:
+    hits = _fts_ranked(nodes, org_id=org_id, kind=kind, match=typed, limit=limit)
+    if widened is not None and len(hits) < page:
         # Stem matches only fill the page after the matches of the word as typed (two queries rather
         # than one ordered by both: FTS5 would have to run the second match for every row).
-        widened_hits = _fts_ranked(nodes, org_id=org_id, kind=kind, match=widened, limit=limit + len(hits))
-        for node_id, rank in widened_hits:
+        seen = {hit[0] for hit in hits}
+        for hit in _fts_ranked(nodes, org_id=org_id, kind=kind, match=widened, limit=limit + len(hits)):
             if len(hits) == limit:
                 break
-            hits.setdefault(node_id, rank)
-    found = {node.id: node for node in nodes.filter(id__in=hits).defer("search_vector")}
-    result = []
-    for node_id, rank in hits.items():
+            if hit[0] not in seen:
+                seen.add(hit[0])
+                hits.append(hit)
+    return hits
+
+
+# --- Modes: lexical, semantic, hybrid (DESIGN 13) -----------------------------------------------------
+
+
+class Mode(StrEnum):
+    HYBRID = "hybrid"
+    LEXICAL = "lexical"
+    SEMANTIC = "semantic"
+
+
+# Reciprocal rank fusion: a node scores sum(1 / (RRF_K + position)) over the rankings that found it.
+# 60 is the constant of the method's paper (Cormack et al., 2009); a larger one flattens the curve.
+RRF_K = 60
+# How deep into each ranking the fusion looks, whatever page is asked for: a node 30th by words and
+# 2nd by meaning must be able to reach the top 10.
+FUSION_DEPTH = 50
+# Below this cosine a semantic neighbour is noise for a search (WordLlama scores unrelated plans
+# about 0.0-0.2 and related ones 0.25 and up; tests/memory_graph/test_relevance.py measures it).
+# Related nodes take no threshold: the nearest are shown, however near.
+SEMANTIC_MIN = 0.2
+# Sentinels for the hit markers: the databases insert them, then the text is escaped and they become
+# <mark> tags (neither database escapes HTML). Indexed text never holds them (documents.SENTINELS).
+_OPEN, _CLOSE = SENTINELS
+SNIPPET_WORDS = 16
+# Lines of a node (title, description, steps) a snippet by meaning is chosen from: each is embedded.
+SNIPPET_LINES = 12
+
+
+def find(*, org: Organization, text: str, mode: Mode, kind: str | None, limit: int) -> list[MemoryNode]:
+    """The search behind `GET /api/memory/search` and the pages: the org's nodes (of `kind`, if
+    given) best first, each with `rank` (higher is better; its scale depends on the mode),
+    `match` = {"lexical": position in the word ranking (1 is best) or None, "semantic": cosine or
+    None} and `snippet` (HTML: escaped text with the hits in <mark>)."""
+    parsed = parse_query(text)
+    depth = max(limit, FUSION_DEPTH) if mode == Mode.HYBRID else limit
+    lexical: list[LexicalHit] = []
+    if mode != Mode.SEMANTIC and parsed is not None:
+        lexical = lexical_ranking(org=org, kind=kind, query=parsed, limit=depth, page=limit)
+    semantic: list[tuple[uuid.UUID, float]] = []
+    query_vector = None
+    if mode != Mode.LEXICAL and (text or "").strip():
+        try:
+            query_vector = embeddings.embed([text[: embeddings.TEXT_MAX]])[0]
+        except Exception:
+            # The model could not run (a broken install): words still work. Logged, not hidden.
+            logger.exception("Embedding a search query failed; searching by words only")
+        else:
+            semantic = vectors.nearest(
+                org=org, vector=query_vector, kind=kind, limit=depth, min_score=SEMANTIC_MIN
+            )
+    positions = {node_id: i for i, (node_id, _, _) in enumerate(lexical, start=1)}
+    rowids = {node_id: rowid for node_id, _, rowid in lexical}
+    similarity = dict(semantic)
+    if mode == Mode.LEXICAL:
+        ranked = [(node_id, float(rank)) for node_id, rank, _ in lexical]
+    elif mode == Mode.SEMANTIC:
+        ranked = semantic
+    else:
+        fused: dict[uuid.UUID, float] = {}
+        for node_id, position in positions.items():
+            fused[node_id] = 1 / (RRF_K + position)
+        for position, (node_id, _) in enumerate(semantic, start=1):
+            fused[node_id] = fused.get(node_id, 0.0) + 1 / (RRF_K + position)
+        ranked = sorted(fused.items(), key=lambda item: -item[1])
+    ranked = ranked[:limit]
+    # Only the page shown is fetched.
+    found = _fetch(org, [node_id for node_id, _ in ranked])
+    results = []
+    for node_id, score in ranked:
+        node = found.get(node_id)
+        if node is None:  # deleted since it was ranked (or since its embedding was cached)
+            continue
+        node.rank = score
+        node.match = {"lexical": positions.get(node_id), "semantic": _round(similarity.get(node_id))}
+        results.append(node)
+    _add_snippets(results, org=org, query=parsed, query_vector=query_vector, rowids=rowids)
+    return results
+
+
+def related(*, org: Organization, node: MemoryNode, limit: int) -> list[MemoryNode]:
+    """The org's nodes most like `node`, best first, itself left out, each with `score` (cosine).
+    A node not embedded yet is embedded here for the question (nothing is written)."""
+    vector = vectors.vector_of(org=org, node_id=node.id)
+    if vector is None:
+        vector = embeddings.embed([embeddings.node_text(content=node.content, metadata=node.metadata)])[0]
+    nearest = vectors.nearest(org=org, vector=vector, limit=limit, exclude=node.id)
+    found = _fetch(org, [node_id for node_id, _ in nearest])
+    results = []
+    for node_id, score in nearest:
         if node_id in found:
-            found[node_id].rank = rank
-            result.append(found[node_id])
-    return result
+            found[node_id].score = _round(score)
+            results.append(found[node_id])
+    return results
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _marked(raw: str) -> str:
+    """The snippet as HTML: on one line, escaped, its sentinels turned into <mark> tags."""
+    return html.escape(" ".join(raw.split())).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+
+
+def _add_snippets(
+    nodes: list[MemoryNode],
+    *,
+    org: Organization,
+    query: ParsedQuery | None,
+    query_vector: np.ndarray | None,
+    rowids: dict[uuid.UUID, int | None],
+) -> None:
+    """Each node's `snippet`: where the words matched (the database's own highlighter), else, for a
+    node found by meaning only, its line most like the query, marked whole."""
+    by_words = [n for n in nodes if n.id in rowids]
+    snippets: dict[uuid.UUID, str] = {}
+    if by_words and query is not None:
+        snippets = _lexical_snippets(by_words, org=org, query=query, rowids=rowids)
+    others = [n for n in nodes if n.id not in snippets]
+    if others and query_vector is not None:
+        snippets.update(_semantic_snippets(others, query_vector=query_vector))
+    for node in nodes:
+        node.snippet = snippets.get(node.id, "")
+
+
+def _lexical_snippets(
+    nodes: list[MemoryNode], *, org: Organization, query: ParsedQuery, rowids: dict[uuid.UUID, int | None]
+) -> dict[uuid.UUID, str]:
+    using = nodes[0]._state.db or "default"
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        match, _ = _pg_query_texts(query)
+        texts = []
+        for node in nodes:
+            document = document_for(content=node.content, metadata=node.metadata)
+            texts.append(fold(f"{document.title}\n{document.body}"))
+        options = (
+            f"StartSel={_OPEN}, StopSel={_CLOSE}, MaxWords={SNIPPET_WORDS}, MinWords=6,"
+            ' MaxFragments=2, FragmentDelimiter=" … "'
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT ts_headline(%s::regconfig, t, to_tsquery(%s::regconfig, %s), %s)"
+                " FROM unnest(%s::text[]) WITH ORDINALITY AS x(t, n) ORDER BY n",
+                [PG_CONFIG, PG_CONFIG, match, options, texts],
+            )
+            return {node.id: _marked(row[0]) for node, row in zip(nodes, cursor.fetchall(), strict=True)}
+    typed, widened = _fts_queries(query)
+    ids = [rowids[node.id] for node in nodes]
+    marks = ", ".join(["%s"] * len(ids))
+    # By rowid: FTS5 then checks the match in those rows only (by node_id it would run the match over
+    # the whole table first: 30 ms rather than 1 ms for a common word in 10,000 nodes).
+    sql = (
+        f"SELECT node_id, snippet({FTS_TABLE}, -1, %s, %s, '…', %s) FROM {FTS_TABLE}"  # noqa: S608
+        f" WHERE {FTS_TABLE} MATCH %s AND org_id = %s AND rowid IN ({marks})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_OPEN, _CLOSE, SNIPPET_WORDS, widened or typed, org.id, *ids])
+        return {uuid.UUID(node_id): _marked(snippet) for node_id, snippet in cursor.fetchall()}
+
+
+def _semantic_snippets(nodes: list[MemoryNode], *, query_vector: np.ndarray) -> dict[uuid.UUID, str]:
+    lines: list[tuple[uuid.UUID, str]] = []
+    for node in nodes:
+        document = document_for(content=node.content, metadata=node.metadata)
+        candidates = [document.title, *document.body.splitlines()]
+        lines += [(node.id, line.strip()[:300]) for line in candidates[:SNIPPET_LINES] if line.strip()]
+    if not lines:
+        return {}
+    scores = embeddings.embed([line for _, line in lines]) @ query_vector
+    best: dict[uuid.UUID, tuple[float, str]] = {}
+    for (node_id, line), score in zip(lines, scores, strict=True):
+        if node_id not in best or score > best[node_id][0]:
+            best[node_id] = (float(score), line)
+    return {node_id: _marked(f"{_OPEN}{line}{_CLOSE}") for node_id, (_, line) in best.items()}

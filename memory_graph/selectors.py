@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.db.models import QuerySet
@@ -14,22 +15,54 @@ from memory_graph.models import MemoryEdge, MemoryNode
 
 SEARCH_LIMIT_DEFAULT = 20
 SEARCH_LIMIT_MAX = 100
+RELATED_LIMIT_DEFAULT = 5
+RELATED_LIMIT_MAX = 50
+MODES = tuple(mode.value for mode in engine.Mode)
 
 
 def search(
-    *, query: str, org: Organization, kind: str | None = None, limit: int = SEARCH_LIMIT_DEFAULT
+    *,
+    query: str,
+    org: Organization,
+    kind: str | None = None,
+    limit: int = SEARCH_LIMIT_DEFAULT,
+    mode: str = engine.Mode.HYBRID,
 ) -> list[MemoryNode]:
-    """The org's nodes that match `query`, best match first, each with a `rank` attribute.
+    """The org's nodes that match `query`, best match first, each with `rank`, `match` and
+    `snippet` (see `memory_graph.search.find`).
 
     Any text is a valid query: one with nothing searchable in it (empty, punctuation, stop words)
-    finds nothing. The last word matches as a prefix, for search as you type.
+    finds nothing by words. The last word matches as a prefix, for search as you type.
     """
     if not 1 <= limit <= SEARCH_LIMIT_MAX:
         raise InvalidInput(f"Ensure this value is between 1 and {SEARCH_LIMIT_MAX}.", field="limit")
-    parsed = engine.parse_query(query)
-    if parsed is None:
+    if mode not in MODES:
+        raise InvalidInput(f"Must be one of {', '.join(MODES)}.", field="mode")
+    return engine.find(org=org, text=query, mode=engine.Mode(mode), kind=kind, limit=limit)
+
+
+def related(*, org: Organization, node: MemoryNode, limit: int = RELATED_LIMIT_DEFAULT) -> list[MemoryNode]:
+    """The org's nodes most like `node`, best first, without it; each with a `score` (cosine)."""
+    if not 1 <= limit <= RELATED_LIMIT_MAX:
+        raise InvalidInput(f"Ensure this value is between 1 and {RELATED_LIMIT_MAX}.", field="limit")
+    return engine.related(org=org, node=node, limit=limit)
+
+
+def template_steps(node: MemoryNode) -> list[tuple[str, str]]:
+    """(text, owner) of an archived plan's steps, in the plan's final order: what a plan started
+    from it begins with. Read defensively: a malformed step is left out."""
+    try:
+        data = json.loads(node.content)
+    except (ValueError, RecursionError):
         return []
-    return engine.search_nodes(org=org, kind=kind, query=parsed, limit=limit)
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(steps, list):
+        return []
+    return [
+        (s["text"], s["owner"] if isinstance(s.get("owner"), str) else "")
+        for s in steps
+        if isinstance(s, dict) and isinstance(s.get("text"), str) and s["text"].strip()
+    ]
 
 
 def get_node(*, org: Organization, node_id: uuid.UUID | str) -> MemoryNode:

@@ -11,7 +11,13 @@ from typing import Any
 from rest_framework import serializers
 
 from aep.serialization import StrictCharField, iso
-from memory_graph.selectors import SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX
+from memory_graph.selectors import (
+    MODES,
+    RELATED_LIMIT_DEFAULT,
+    RELATED_LIMIT_MAX,
+    SEARCH_LIMIT_DEFAULT,
+    SEARCH_LIMIT_MAX,
+)
 
 QUERY_MAX = 500
 
@@ -31,6 +37,12 @@ def node_json(node: Any) -> dict[str, Any]:
     rank = getattr(node, "rank", None)
     if rank is not None:
         body["rank"] = round(float(rank), 6)
+    if hasattr(node, "match"):
+        body["match"] = node.match
+        body["snippet"] = node.snippet
+    score = getattr(node, "score", None)
+    if score is not None:
+        body["score"] = score
     return body
 
 
@@ -58,6 +70,23 @@ class SearchQueryIn(serializers.Serializer):
     limit = serializers.IntegerField(
         min_value=1, max_value=SEARCH_LIMIT_MAX, required=False, default=SEARCH_LIMIT_DEFAULT
     )
+    mode = serializers.ChoiceField(
+        choices=MODES,
+        required=False,
+        default="hybrid",
+        help_text="hybrid (default): words and meaning fused by reciprocal rank; lexical: words only; "
+        "semantic: meaning only (embeddings).",
+    )
+
+
+class RelatedQueryIn(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1, max_value=RELATED_LIMIT_MAX, required=False, default=RELATED_LIMIT_DEFAULT
+    )
+
+
+class LinkIn(serializers.Serializer):
+    target = StrictCharField(max_length=64, help_text="The id of the org's node to link to.")
 
 
 class NodeOut(serializers.Serializer):
@@ -72,8 +101,30 @@ class NodeOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class MatchOut(serializers.Serializer):
+    lexical = serializers.IntegerField(
+        allow_null=True, help_text="Position in the ranking by words (1 is best), or null: no word matched."
+    )
+    semantic = serializers.FloatField(
+        allow_null=True, help_text="Cosine similarity of meaning (-1 to 1), or null: not among the near ones."
+    )
+
+
 class SearchHitOut(NodeOut):
     rank = serializers.FloatField(help_text="Relevance, higher first; comparable within one response only.")
+    match = MatchOut()
+    snippet = serializers.CharField(
+        allow_blank=True, help_text="HTML: the matching text, escaped, its hits in <mark> elements."
+    )
+
+
+class RelatedHitOut(NodeOut):
+    score = serializers.FloatField(help_text="Cosine similarity to the node, higher first.")
+
+
+class RelatedResultsOut(serializers.Serializer):
+    results = RelatedHitOut(many=True)
+    count = serializers.IntegerField()
 
 
 class SearchResultsOut(serializers.Serializer):

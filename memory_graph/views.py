@@ -14,18 +14,22 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
-from aep.errors import NotFound
+from aep.errors import InvalidInput, NotFound
 from aep.models import Organization
 from aep.pages import org_page
-from memory_graph import selectors
+from aep.tenancy import can_write
+from memory_graph import selectors, services
 from memory_graph.models import MemoryEdge, MemoryNode
 
 RESULTS_LIMIT = selectors.SEARCH_LIMIT_DEFAULT
+RELATED_SHOWN = 5
+SIMILAR_SHOWN = 5
 # Longer text is cut before it is searched or shown: no sensible query is longer, and the API refuses
 # more than 500 characters anyway.
 QUERY_MAX = 200
@@ -238,8 +242,65 @@ def memory_node(request: HttpRequest, org: Organization, node_id: str) -> HttpRe
         "edges_out": [EdgeView(kind=e.kind, other=e.target) for e in out_edges],
         "edges_in": [EdgeView(kind=e.kind, other=e.source) for e in in_edges],
         "pretty_content": None if session else _pretty(node.content),
+        "related": _related(
+            org, node, linked={e.target_id for e in out_edges} | {e.source_id for e in in_edges}
+        ),
+        "start_url": (
+            f"{reverse('plan-new')}?{urlencode({'template': node.id})}"
+            if session is not None and can_write(org)
+            else None
+        ),
     }
     return render(request, "memory_graph/memory_node.html", context)
+
+
+@dataclass
+class RelatedView:
+    node: MemoryNode
+    linked: bool
+
+
+def _related(org: Organization, node: MemoryNode, *, linked: set[Any]) -> list[RelatedView]:
+    return [
+        RelatedView(node=other, linked=other.id in linked)
+        for other in selectors.related(org=org, node=node, limit=RELATED_SHOWN)
+    ]
+
+
+@require_POST
+@org_page
+def memory_node_link(request: HttpRequest, org: Organization, node_id: str) -> HttpResponse:
+    """`POST /memory/<id>/links` (`target`): a `relates_to` edge to another node of the org, then back
+    to the node's page, where it is listed (and on the other node's page too). Viewers: 403 (org_page)."""
+    try:
+        node = selectors.get_node(org=org, node_id=node_id)
+    except NotFound:
+        raise Http404("Memory node not found.") from None
+    try:
+        services.link_nodes(org=org, source=node, target_id=request.POST.get("target", ""))
+    except InvalidInput as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Linked.")
+    return redirect("memory-node", node_id=node.id)
+
+
+@require_safe
+@org_page
+def similar_plans(request: HttpRequest, org: Organization) -> HttpResponse:
+    """`/memory/similar?title=`: the archived plans most like a title being typed (the new-plan page
+    asks for it with htmx as the title changes), each with a link to start from it."""
+    title = (request.GET.get("title") or "").replace("\x00", "").strip()[:QUERY_MAX]
+    nodes = (
+        selectors.search(query=title, org=org, kind=MemoryNode.Kind.PLAN_SESSION, limit=SIMILAR_SHOWN)
+        if len(title) >= 3
+        else []
+    )
+    plans = [
+        {"node": node, "start_url": f"{reverse('plan-new')}?{urlencode({'template': node.id})}"}
+        for node in nodes
+    ]
+    return render(request, "memory_graph/_similar_plans.html", {"plans": plans, "title": title})
 
 
 def _pretty(content: str) -> str:

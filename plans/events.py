@@ -277,8 +277,8 @@ def plan_item(plan: Any, progress: dict[str, int]) -> dict[str, Any]:
     return item
 
 
-def plan_started_payload(plan: Any) -> dict[str, Any]:
-    return {"type": "plan_started", "plan": plan_item(plan, {"done": 0, "total": 0})}
+def plan_started_payload(plan: Any, progress: dict[str, int]) -> dict[str, Any]:
+    return {"type": "plan_started", "plan": plan_item(plan, progress)}
 
 
 def plan_changed_payload(plan: Any, progress: dict[str, int]) -> dict[str, Any]:

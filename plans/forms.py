@@ -4,6 +4,7 @@ enforce every rule, and a `DomainError` they raise is shown on the form with `ad
 from __future__ import annotations
 
 from django import forms
+from django.urls import reverse_lazy
 
 from aep.errors import DomainError
 from plans.models import (
@@ -26,7 +27,17 @@ class DomainErrorForm(forms.Form):
 class PlanForm(DomainErrorForm):
     title = forms.CharField(
         max_length=TITLE_MAX,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "e.g. Ship the auth service"}),
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "placeholder": "e.g. Ship the auth service",
+                # "Similar archived plans" under the field, once typing pauses (DESIGN 13).
+                "hx-get": reverse_lazy("memory-similar"),
+                "hx-trigger": "input changed delay:300ms",
+                "hx-target": "#similar-plans",
+                "hx-swap": "innerHTML",
+            }
+        ),
     )
     description = forms.CharField(
         max_length=DESCRIPTION_MAX,
@@ -38,6 +49,8 @@ class PlanForm(DomainErrorForm):
         help_text="Names separated by commas, e.g. alice, bob.",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
+    # An archived plan's memory node to start from ("Start a plan from this"); start_plan checks it.
+    template = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     def clean_participants(self) -> list[str]:
         names: list[str] = []

@@ -79,6 +79,9 @@ class PlanStartIn(serializers.Serializer):
         required=False,
         default=list,
     )
+    template = StrictUUIDField(
+        required=False, help_text="An archived plan's memory node: the new plan starts with its steps."
+    )
 
 
 class StepAddIn(serializers.Serializer):

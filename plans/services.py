@@ -29,6 +29,7 @@ from aep.models import AuditLog, Organization
 from aep.serialization import iso
 from aep.tenancy import scope
 from live import publish
+from memory_graph import selectors as memory_selectors
 from memory_graph import services as memory_services
 from memory_graph.models import MemoryEdge, MemoryNode
 from plans import events, ordering, selectors
@@ -157,10 +158,14 @@ def start_plan(
     title: str,
     description: str = "",
     participants: Iterable[str] | None = None,
+    template: uuid.UUID | str | None = None,
 ) -> LivePlan:
+    """Start a plan; given `template` (a `plan_session` node of the org, else InvalidInput naming
+    `template`), with that archived plan's steps (text and owner, not done), in its order."""
     title = _clean_text(title, field="title", max_length=TITLE_MAX, required=True)
     description = _clean_text(description, field="description", max_length=DESCRIPTION_MAX, required=False)
     names = _clean_participants(participants)
+    source = None if template is None else memory_services.template_node(org=org, node_id=template)
     with transaction.atomic():
         plan = LivePlan.objects.create(
             org=org,
@@ -175,11 +180,27 @@ def start_plan(
             action=AuditLog.Action.PLAN_START,
             resource_type="plan",
             resource_id=plan.id,
-            details={"title": title},
+            details={"title": title, **({"template": str(source.id)} if source else {})},
         )
-        events.record_for_org(org.id, events.plan_started_payload(plan))
+        progress = {"done": 0, "total": 0}
+        if source is not None:
+            _copy_template_steps(org, user, plan, source)
+            plan.refresh_from_db()  # its steps' owners joined the participants
+            progress = selectors.progress_of(plan.id)
+        events.record_for_org(org.id, events.plan_started_payload(plan, progress))
         _count_after_commit(AuditLog.Action.PLAN_START, org)
     return plan
+
+
+def _copy_template_steps(org: Organization, user: Any, plan: LivePlan, template: MemoryNode) -> None:
+    """The template's steps appended as any step is (same limits and rules), and the record that
+    gives the plan's node a `derived_from` edge to the template when it is archived."""
+    memory_services.record_template_use(org=org, plan_id=plan.id, template=template)
+    author = _author(user)
+    for text, owner in memory_selectors.template_steps(template):
+        text = _clean_text(text, field="text", max_length=STEP_TEXT_MAX, required=True)
+        owner = _clean_text(owner, field="owner", max_length=OWNER_MAX, required=False) or display_name(user)
+        _append_step(org, author, plan.id, text, owner)
 
 
 def add_step(
@@ -651,6 +672,7 @@ def archive_plan(
         )
         if context is not None:
             memory_services.link(source=context, target=node, kind=MemoryEdge.Kind.USED_IN_PLANNING)
+        memory_services.link_derived(org=org, plan_id=plan.id, node=node)
         plan.archived = True
         plan.archived_at = archived_at
         plan.memory_node = node

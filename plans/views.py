@@ -9,10 +9,10 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.conf import settings
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +23,9 @@ from aep.errors import DomainError, NotFound
 from aep.models import Organization
 from aep.pages import choose_page_org, org_page
 from aep.tenancy import can_write, scope
+from memory_graph import selectors as memory_selectors
+from memory_graph import services as memory_services
+from memory_graph.models import MemoryNode
 from plans import events, fragments, selectors, services
 from plans.forms import PlanForm, StepForm
 from plans.models import LivePlan
@@ -93,7 +96,10 @@ def plan_list(request: HttpRequest, org: Organization) -> HttpResponse:
 def plan_new(request: HttpRequest, org: Organization) -> HttpResponse:
     if not can_write(org):  # a viewer gets the page that says why, not a form they cannot send
         return render(request, "registration/read_only.html", status=403)
-    form = PlanForm(request.POST if request.method == "POST" else None)
+    data = request.POST if request.method == "POST" else request.GET
+    template = _template_or_none(org, data.get("template"))
+    initial = {"template": template.id, "title": template.title} if template else None
+    form = PlanForm(request.POST if request.method == "POST" else None, initial=initial)
     if form.is_bound and form.is_valid():
         try:
             plan = services.start_plan(org=org, user=request.user, **form.cleaned_data)
@@ -101,7 +107,22 @@ def plan_new(request: HttpRequest, org: Organization) -> HttpResponse:
             form.add_domain_error(exc)
         else:
             return redirect("plan-detail", plan_id=plan.id)
-    return render(request, "plans/plan_new.html", {"form": form}, status=422 if form.errors else 200)
+    context = {
+        "form": form,
+        "template": template,
+        "template_steps": memory_selectors.template_steps(template) if template else [],
+    }
+    return render(request, "plans/plan_new.html", context, status=422 if form.errors else 200)
+
+
+def _template_or_none(org: Organization, node_id: str | None) -> MemoryNode | None:
+    """The archived plan a new plan starts from, when the page names one of the org's."""
+    if not node_id:
+        return None
+    try:
+        return memory_services.template_node(org=org, node_id=node_id)
+    except DomainError:
+        return None
 
 
 def _detail_page(

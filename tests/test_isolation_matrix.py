@@ -287,6 +287,10 @@ API_ENDPOINTS: dict[str, tuple[str, str, dict[str, str] | None]] = {
     "POST /api/plan/start": ("post", "/api/plan/start", {"title": "Intruder plan"}),
     "GET /api/memory/search": ("get", f"/api/memory/search?q={SEARCH_WORD}", None),
     "GET /api/memory/nodes/{A node}": ("get", "/api/memory/nodes/{node}", None),
+    # DESIGN 13: search by meaning, related nodes, links made by people.
+    "GET /api/memory/search (semantic)": ("get", f"/api/memory/search?q={SEARCH_WORD}&mode=semantic", None),
+    "GET /api/memory/nodes/{A node}/related": ("get", "/api/memory/nodes/{node}/related", None),
+    "POST /api/memory/nodes/{A node}/links": ("post", "/api/memory/nodes/{node}/links", {"target": "{node}"}),
     "GET /api/org/members": ("get", "/api/org/members", None),
     # A user's own tokens (DESIGN 12): not org-scoped; nobody reaches another user's token.
     "GET /api/tokens": ("get", "/api/tokens", None),
@@ -305,6 +309,8 @@ ON_A_OBJECT = {
     "DELETE /api/plan/{A}/steps/{S}",
     "POST /api/plan/{A}/steps/{S}/restore",
     "GET /api/memory/nodes/{A node}",
+    "GET /api/memory/nodes/{A node}/related",
+    "POST /api/memory/nodes/{A node}/links",
 }
 
 
@@ -343,7 +349,10 @@ def api_call(client: APIClient, world: World, endpoint: str) -> Any:
     url = path.format(plan=world.plan_a.id, node=world.node_a.id, step=step.id, token=world.token_a.pk)
     if method in ("get", "delete"):
         return getattr(client, method)(url)
-    data = {k: v.format(plan=world.plan_a.id) if isinstance(v, str) else v for k, v in (body or {}).items()}
+    data = {
+        k: v.format(plan=world.plan_a.id, node=world.node_a.id) if isinstance(v, str) else v
+        for k, v in (body or {}).items()
+    }
     return getattr(client, method)(url, data, format="json")
 
 
@@ -373,7 +382,7 @@ def test_api(world: World, persona: str, endpoint: str, status: int, record_prop
         assert {p["id"] for p in data["plans"]} == b_plans and data["count"] == len(b_plans)
         assert {p["org_id"] for p in data["plans"]} == {"org-b"}
         assert rows() == before
-    elif endpoint == "GET /api/memory/search":
+    elif endpoint.startswith("GET /api/memory/search"):
         assert [r["id"] for r in data["results"]] == [str(world.node_b.id)]
         assert rows() == before
     elif endpoint == "POST /api/plan/start":
@@ -393,7 +402,13 @@ def test_api(world: World, persona: str, endpoint: str, status: int, record_prop
 
 @pytest.mark.parametrize(
     "endpoint",
-    ["GET /api/plan/{A}", "GET /api/plan/list", "GET /api/memory/search", "GET /api/memory/nodes/{A node}"],
+    [
+        "GET /api/plan/{A}",
+        "GET /api/plan/list",
+        "GET /api/memory/search",
+        "GET /api/memory/search (semantic)",
+        "GET /api/memory/nodes/{A node}",
+    ],
 )
 def test_api_control_member_of_a_sees_it(world: World, endpoint: str) -> None:
     """Controls: the leak markers are found when a member of org A asks, so the matrix would see a leak."""
@@ -426,8 +441,46 @@ def test_api_viewer_of_a_reads(world: World, endpoint: str, record_property: Any
     response = api_call(api_client(world, "vic", "org-a"), world, endpoint)
     counted("api", record_property)
     assert response.status_code == 200, response.content
-    if endpoint not in ("GET /api/org/members", "GET /api/plan/{A}/presence"):  # people, not plan data
+    # People, not plan data; and org A's one node has no neighbour in org A: its related list is
+    # empty, but allowed.
+    people_or_empty = (
+        "GET /api/org/members",
+        "GET /api/plan/{A}/presence",
+        "GET /api/memory/nodes/{A node}/related",
+    )
+    if endpoint not in people_or_empty:
         world.assert_shows_org_a_data(response.content.decode())
+    assert rows() == before
+
+
+# Requests that act in org B but name org A's node inside the body: refused as invalid input naming
+# the field (exactly as for a node that does not exist), and nothing is written.
+B_PERSONAS = ["bob@org-b", "carol@org-b", "sam@org-b"]
+REFERENCES = {
+    "POST /api/plan/start (template: A node)": ("/api/plan/start", {"title": "Intruder plan"}, "template"),
+    "POST /api/memory/nodes/{B node}/links (target: A node)": (
+        "/api/memory/nodes/{node_b}/links",
+        {},
+        "target",
+    ),
+}
+
+
+@pytest.mark.parametrize("persona", B_PERSONAS)
+@pytest.mark.parametrize("endpoint", list(REFERENCES))
+def test_api_org_b_cannot_reach_a_node_of_a(
+    world: World, persona: str, endpoint: str, record_property: Any
+) -> None:
+    user, org = API_PERSONAS[persona]
+    path, body, field = REFERENCES[endpoint]
+    before = rows()
+    response = api_client(world, user, org).post(
+        path.format(node_b=world.node_b.id), {**body, field: str(world.node_a.id)}, format="json"
+    )
+    counted("api", record_property)
+    assert response.status_code == 400, response.content
+    assert set(response.json()) == {field}
+    world.assert_no_org_a_data(response.content.decode(), member_of_a=user == "carol")
     assert rows() == before
 
 
@@ -543,6 +596,23 @@ PAGE_ENDPOINTS: dict[str, tuple[str, str, dict[str, str] | None, dict[str, str],
         200,
     ),
     "GET /memory/{A node}": ("get", "/memory/{node}", None, {}, 404),
+    # DESIGN 13: links from a node page, similar plans while typing a title, a plan from a template.
+    "POST /memory/{A node}/links": ("post", "/memory/{node}/links", {"target": "{node}"}, {}, 404),
+    "GET /memory/similar?title=word (htmx)": (
+        "get",
+        f"/memory/similar?title={SEARCH_WORD}",
+        None,
+        {"HTTP_HX_REQUEST": "true"},
+        200,
+    ),
+    "GET /plans/new?template={A node}": ("get", "/plans/new?template={node}", None, {}, 200),
+    "POST /plans/new (template: A node)": (
+        "post",
+        "/plans/new",
+        {"title": "Intruder plan", "template": "{node}", "participants": ""},
+        {},
+        422,
+    ),
     # Accounts (DESIGN 12): one's own tokens; members and invitations for org admins only.
     "GET /settings/tokens": ("get", "/settings/tokens", None, {}, 200),
     "POST /settings/tokens/{alice's}/revoke": ("post", "/settings/tokens/{token}/revoke", {}, {}, 302),
@@ -583,6 +653,8 @@ def test_page(world: World, persona: str, endpoint: str, record_property: Any) -
     )
     client = page_client(world, persona)
     before = rows()
+    if data is not None:
+        data = {k: v.format(node=world.node_a.id) for k, v in data.items()}
 
     response = (
         getattr(client, method)(url, data, **extra)
@@ -609,7 +681,9 @@ def test_page(world: World, persona: str, endpoint: str, record_property: Any) -
     if member_status == 404:
         assert "Page not found" in body  # the site's 404 page, exactly as for a plan that does not exist
         return
-    if endpoint.startswith("GET /plans"):
+    if endpoint.startswith("GET /plans/new"):
+        assert "Starting from" not in body  # A's node is no template for org B
+    elif endpoint.startswith("GET /plans"):
         shown = world.plan_b.title if "archived" not in endpoint else B_ARCHIVED_TITLE
         assert shown in body  # B's cards are there, A's are not
     elif SEARCH_WORD in endpoint or endpoint == "GET /memory":

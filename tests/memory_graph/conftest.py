@@ -12,8 +12,9 @@ from plans import services as plan_services
 
 
 @pytest.fixture
-def archive() -> Callable[..., MemoryNode]:
-    """archive(org, title, steps=[...], participants=[...], description="") -> the plan_session node."""
+def archive(django_capture_on_commit_callbacks: Any) -> Callable[..., MemoryNode]:
+    """archive(org, title, steps=[...], participants=[...], description="") -> the plan_session node,
+    embedded (its after-commit work run, as it runs when a request's transaction commits)."""
 
     def make(
         org: Any,
@@ -27,7 +28,8 @@ def archive() -> Callable[..., MemoryNode]:
         )
         for text in steps:
             plan_services.add_step(org=org, user=None, plan_id=plan.id, text=text, owner="tester")
-        plan = plan_services.archive_plan(org=org, user=None, plan_id=plan.id)
+        with django_capture_on_commit_callbacks(execute=True):
+            plan = plan_services.archive_plan(org=org, user=None, plan_id=plan.id)
         return MemoryNode.objects.get(id=plan.memory_node_id)
 
     return make

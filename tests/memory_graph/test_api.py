@@ -44,7 +44,10 @@ class TestSearch:
         assert body["count"] == 2
         first, second = body["results"]
         assert [first["id"], second["id"]] == [str(nodes["auth"].id), str(nodes["billing"].id)]
-        assert set(first) == {"id", "org_id", "kind", "title", "content", "metadata", "created_at", "rank"}
+        assert set(first) == {
+            *("id", "org_id", "kind", "title", "content", "metadata", "created_at", "rank"),
+            *("match", "snippet"),
+        }
         assert first["rank"] > second["rank"]
         assert (first["org_id"], first["kind"], first["title"]) == (
             "org-a",

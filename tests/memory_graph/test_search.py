@@ -50,6 +50,12 @@ HOSTILE = [
 ]
 
 
+def lexical(**kwargs):  # type: ignore[no-untyped-def]
+    """The ranking by words alone: the matching rules below are those of the words; hybrid, the
+    default, adds the nodes near in meaning (tests/memory_graph/test_semantic.py)."""
+    return search(mode="lexical", **kwargs)
+
+
 def titles(nodes: list[MemoryNode]) -> list[str]:
     return [n.title for n in nodes]
 
@@ -77,65 +83,67 @@ def plans(org_a, archive):  # type: ignore[no-untyped-def]
 
 @pytest.mark.django_db
 class TestMatching:
+    """Matching by words (mode lexical)."""
+
     def test_finds_a_plan_by_a_word_of_its_title(self, org_a, plans):
-        assert titles(search(query="billing", org=org_a)) == ["Billing revamp"]
+        assert titles(lexical(query="billing", org=org_a)) == ["Billing revamp"]
 
     def test_finds_a_plan_by_a_word_of_one_of_its_steps(self, org_a, plans):
-        assert titles(search(query="invoices", org=org_a)) == ["Billing revamp"]
+        assert titles(lexical(query="invoices", org=org_a)) == ["Billing revamp"]
 
     def test_finds_by_description_and_by_participant(self, org_a, plans):
-        assert titles(search(query="releases", org=org_a)) == ["Deployment pipeline"]
-        assert titles(search(query="dora", org=org_a)) == ["Billing revamp"]
+        assert titles(lexical(query="releases", org=org_a)) == ["Deployment pipeline"]
+        assert titles(lexical(query="dora", org=org_a)) == ["Billing revamp"]
 
     def test_stemming_finds_other_forms_of_a_word(self, org_a, plans):
-        assert titles(search(query="migrations", org=org_a)) == ["Authentication service"]
-        assert titles(search(query="designing schemas", org=org_a)) == ["Authentication service"]
+        assert titles(lexical(query="migrations", org=org_a)) == ["Authentication service"]
+        assert titles(lexical(query="designing schemas", org=org_a)) == ["Authentication service"]
 
     def test_every_word_must_match(self, org_a, plans):
-        assert titles(search(query="token migration", org=org_a)) == ["Authentication service"]
-        assert search(query="token invoices", org=org_a) == []
+        assert titles(lexical(query="token migration", org=org_a)) == ["Authentication service"]
+        assert lexical(query="token invoices", org=org_a) == []
 
     def test_title_matches_rank_above_step_matches(self, org_a, plans):
-        results = search(query="authentication", org=org_a)
+        results = lexical(query="authentication", org=org_a)
         assert titles(results) == ["Authentication service", "Billing revamp"]
         assert results[0].rank > results[1].rank
 
     def test_title_match_outranks_a_word_repeated_in_many_steps(self, org_a, archive):
         archive(org_a, "Quarterly review", [f"cache warmup pass {i}" for i in range(12)])
         archive(org_a, "Cache layer", ["Pick a library"])
-        assert titles(search(query="cache", org=org_a))[0] == "Cache layer"
+        assert titles(lexical(query="cache", org=org_a))[0] == "Cache layer"
 
     def test_last_word_matches_as_a_prefix(self, org_a, plans):
-        assert titles(search(query="authen", org=org_a)) == ["Authentication service", "Billing revamp"]
-        assert titles(search(query="token sch", org=org_a)) == ["Authentication service"]
+        assert titles(lexical(query="authen", org=org_a)) == ["Authentication service", "Billing revamp"]
+        assert titles(lexical(query="token sch", org=org_a)) == ["Authentication service"]
 
     @pytest.mark.parametrize("query", ["authenticat", "authenticatio", "configurat", "configuratio", "plann"])
     def test_a_word_typed_past_its_stem_still_matches(self, org_a, archive, query):
         # "authentication" is stored as the stem "authent": "authenticat" is not a prefix of it.
         archive(org_a, "Authentication configuration", ["Planning the rollout"])
-        assert titles(search(query=query, org=org_a)) == ["Authentication configuration"]
+        assert titles(lexical(query=query, org=org_a)) == ["Authentication configuration"]
 
     def test_nodes_matching_the_word_as_typed_come_before_stem_matches(self, org_a, archive):
         archive(org_a, "Plan review", ["Check the plan"])
         archive(org_a, "Planet survey", ["Count the moons"])
         # "plan" is a possible stem of "planet" half-typed; the planet itself comes first.
-        assert titles(search(query="planet", org=org_a)) == ["Planet survey", "Plan review"]
-        assert titles(search(query="plane", org=org_a)) == ["Planet survey", "Plan review"]
+        assert titles(lexical(query="planet", org=org_a)) == ["Planet survey", "Plan review"]
+        assert titles(lexical(query="plane", org=org_a)) == ["Planet survey", "Plan review"]
 
     def test_only_the_last_word_is_a_prefix(self, org_a, plans):
-        assert search(query="sch token", org=org_a) == []
+        assert lexical(query="sch token", org=org_a) == []
 
     def test_accents_and_case_do_not_matter(self, org_a, archive):
         archive(org_a, "Café Déjà Vu", ["Naïve RÉSUMÉ parser"])
-        assert titles(search(query="cafe", org=org_a)) == ["Café Déjà Vu"]
-        assert titles(search(query="RESUME", org=org_a)) == ["Café Déjà Vu"]
+        assert titles(lexical(query="cafe", org=org_a)) == ["Café Déjà Vu"]
+        assert titles(lexical(query="RESUME", org=org_a)) == ["Café Déjà Vu"]
 
     def test_no_match_is_an_empty_list(self, org_a, plans):
-        assert search(query="kubernetes", org=org_a) == []
+        assert lexical(query="kubernetes", org=org_a) == []
 
     def test_results_carry_a_rank(self, org_a, plans):
         assert all(
-            isinstance(n.rank, float) and n.rank > 0 for n in search(query="the authentication", org=org_a)
+            isinstance(n.rank, float) and n.rank > 0 for n in lexical(query="the authentication", org=org_a)
         )
 
 
