@@ -1,10 +1,15 @@
 """Fan-out latency: N subscribers on one plan, steps POSTed at a fixed rate (open loop).
 
-Starts its own daphne (embedded SQLite by default, or --database-url / --redis-url), seeds a user and
+Starts its own server (embedded SQLite by default, or --database-url / --redis-url), seeds a user and
 a plan, opens N streams from this process over loopback, sends the steps, and reports per-delivery
 latency (POST sent -> event received), step-add latency, completeness and duplicates.
 
+`--server` is daphne (what `make run SERVER=daphne` serves), uvicorn, or `peer`: the lean seed build
+of ../shared/peer (FastAPI; its own venv, `--peer-python`), driven by the same client, so that both
+are measured side by side in one session (issue 21).
+
     .venv/bin/python bench/fanout.py --subscribers 100 --steps 50 --rate 20
+    .venv/bin/python bench/fanout.py --server peer --subscribers 1000
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = Path(sys.executable)
 sys.path.insert(0, str(ROOT))
 
-from ops.processes import ServerProcess  # noqa: E402
+from ops.processes import ServerProcess, free_port, stop_group  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -77,10 +82,11 @@ async def subscriber(
                 for line in block.split(b"\n"):
                     if line.startswith(b"data: "):
                         data = json.loads(line[6:])
-                        if data["type"] == "connected" and not connected:
+                        kind = data.get("type", "step")  # the peer's steps carry no type
+                        if kind == "connected" and not connected:
                             connected = True
                             ready.set()
-                        elif data["type"] == "step":
+                        elif kind == "step" and "text" in data:
                             arrivals.setdefault(data["text"], []).append(now)
                             seen += 1
             if seen >= expected:
@@ -116,7 +122,9 @@ async def run(args: argparse.Namespace, server: ServerProcess, token: str, org: 
         async def post(i: int) -> None:
             text = f"step-{i}"
             sent_at[text] = time.perf_counter()
-            response = await client.post("/api/plan/step", json={"plan_id": plan_id, "text": text})
+            response = await client.post(
+                "/api/plan/step", json={"plan_id": plan_id, "text": text, "owner": "bench"}
+            )
             add_latency.append(time.perf_counter() - sent_at[text])
             assert response.status_code == 200, response.text
 
@@ -155,7 +163,61 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="steps per second")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--redis-url", default="")
+    parser.add_argument("--server", default="daphne", choices=["daphne", "uvicorn", "peer"])
+    parser.add_argument("--peer-dir", default=str(ROOT.parent / "shared" / "peer"))
+    parser.add_argument("--peer-python", default="/tmp/peer-venv/bin/python")  # noqa: S108 (the README's venv)
+    parser.add_argument("--repeat", type=int, default=1, help="runs, each on a fresh server")
     args = parser.parse_args()
+    results = [run_once(args) for _ in range(args.repeat)]
+    print(json.dumps(results[0] if args.repeat == 1 else results, indent=2))
+
+
+def start_peer(args: argparse.Namespace, tmp: str) -> tuple[subprocess.Popen[bytes], int]:
+    """The lean seed build on a free port: its database is SQLite in `tmp`, or --database-url."""
+    port = free_port()
+    url = (
+        args.database_url.replace("postgres://", "postgresql+psycopg://", 1)
+        or f"sqlite:///{tmp}/peer.sqlite3"
+    )
+    command = [args.peer_python, "-m", "uvicorn", "--app-dir", args.peer_dir, "seed_peer:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, env={**os.environ, "PEER_DATABASE_URL": url}, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if (
+                httpx.get(f"http://127.0.0.1:{port}/api/plan/list", headers={"X-Org-Id": "bench"}).status_code
+                == 200
+            ):
+                return process, port
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the peer did not answer within 30 s")
+
+
+class PeerServer:
+    """What `run` needs of a server: its url and port."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+
+def run_once(args: argparse.Namespace) -> dict:
+    if args.server == "peer":
+        tmp = tempfile.mkdtemp(prefix="aep-bench-peer-")
+        process, port = start_peer(args, tmp)
+        try:
+            result = asyncio.run(run(args, PeerServer(port), "no-auth", "bench"))  # type: ignore[arg-type]
+        finally:
+            stop_group(process)
+        result["server"] = "peer"
+        return result
+    return run_ours(args)
+
+
+def run_ours(args: argparse.Namespace) -> dict:
 
     tmp = tempfile.mkdtemp(prefix="aep-bench-")
     env = {
@@ -178,7 +240,7 @@ def main() -> None:
     env["MAX_STREAMS_PER_USER"] = str(args.subscribers + 100)
     env["API_WRITE_RATE"] = "off"
     subprocess.run([str(PY), "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    server = ServerProcess(env, server="daphne").start()
+    server = ServerProcess(env, server=args.server).start()
     try:
         org = "bench"
         out = subprocess.run(
@@ -192,7 +254,8 @@ def main() -> None:
         result = asyncio.run(run(args, server, out.strip().splitlines()[-1], org))
     finally:
         server.stop()
-    print(json.dumps(result, indent=2))
+    result["server"] = args.server
+    return result
 
 
 if __name__ == "__main__":
