@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -34,11 +34,22 @@ def _no_write_throttle(settings: Any) -> None:
 @pytest.fixture(autouse=True)
 def _events_in_this_process(settings: Any) -> None:
     """In-process tests deliver events inside this process: a Redis listener would bind to the
-    first test's event loop. Cross-process delivery is tested with real servers, given REDIS_URL.
-    Every change is told to the org's stream in its own transaction (no announcer thread, which
-    could not see a test's uncommitted data): tests/plans/test_events.py tests the coalescing."""
+    first test's event loop. Cross-process delivery is tested with real servers, given REDIS_URL."""
     settings.REDIS_URL = ""
-    settings.ORG_CHANGE_INTERVAL_SECONDS = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _org_announcements_at_once() -> Iterator[None]:
+    """In this process every change is told to the org's stream at once, in the thread that made
+    it: an announcer thread could not see a test's uncommitted data, and would write while later
+    tests count rows. Session-wide, so that module fixtures get it too; the servers the tests
+    start run as configured. tests/plans/test_events.py tests the coalescing with an interval."""
+    from django.conf import settings as django_settings
+
+    previous = django_settings.ORG_CHANGE_INTERVAL_SECONDS
+    django_settings.ORG_CHANGE_INTERVAL_SECONDS = 0
+    yield
+    django_settings.ORG_CHANGE_INTERVAL_SECONDS = previous
 
 
 @pytest.fixture
