@@ -26,10 +26,10 @@ dev-venv: $(VENV)/.installed-dev
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-## Serve the app with daphne on $(HOST):$(PORT) (embedded default: SQLite, events in this process).
-## SERVER=uvicorn serves the same ASGI app with uvicorn (uvloop, httptools), which delivers live
-## events to many streams far faster than daphne: see docs/PERFORMANCE.md.
-SERVER ?= daphne
+## Serve the app with uvicorn (uvloop, httptools) on $(HOST):$(PORT) (embedded default: SQLite,
+## events in this process). SERVER=daphne serves the same ASGI app with daphne (Channels' server);
+## uvicorn delivers live events to many streams several times faster: see docs/PERFORMANCE.md.
+SERVER ?= uvicorn
 run: migrate
 	@echo "Live Plan Mode on http://$(HOST):$(PORT)/  (API token: $(PY) manage.py create_api_token USER --org ORG)"
 	$(PY) -m ops.serve --server $(SERVER) --host $(HOST) --port $(PORT)

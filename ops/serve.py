@@ -1,6 +1,7 @@
-"""`make run`: serve the app with daphne or uvicorn, replacing this process with the server.
+"""`make run`: serve the app with uvicorn (the default: it measures fastest, docs/PERFORMANCE.md) or
+daphne, replacing this process with the server.
 
-python -m ops.serve [--server daphne|uvicorn] [--host H] [--port P]
+python -m ops.serve [--server uvicorn|daphne] [--host H] [--port P]
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--server", choices=SERVERS, default="daphne")
+    parser.add_argument("--server", choices=SERVERS, default="uvicorn")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The seed's smoke flow with curl: start a plan, add a step, read it back, archive it.
-# Uses the server on $PORT if one answers, otherwise starts daphne for the run and stops it after.
+# Uses the server on $PORT if one answers, otherwise starts make run's server for the run and stops it after.
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 PORT=${PORT:-8000}
@@ -12,8 +12,8 @@ cleanup() { [ -n "$started_pid" ] && kill "$started_pid" 2>/dev/null || true; }
 trap cleanup EXIT
 
 if ! curl -fsS -o /dev/null "$BASE/api/schema/" 2>/dev/null; then
-  echo "no server on $BASE: starting daphne for the smoke run"
-  "$PY" -m ops.serve --port "$PORT" >/tmp/aep-smoke-daphne.log 2>&1 &  # make run's command line
+  echo "no server on $BASE: starting the server of make run for the smoke run"
+  "$PY" -m ops.serve --port "$PORT" >/tmp/aep-smoke-server.log 2>&1 &  # make run's command line
   started_pid=$!
   for _ in $(seq 1 50); do curl -fsS -o /dev/null "$BASE/api/schema/" 2>/dev/null && break; sleep 0.2; done
 fi
