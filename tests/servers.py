@@ -34,6 +34,9 @@ def child_database_env() -> dict[str, str]:
     env["DJANGO_SETTINGS_MODULE"] = "aep.settings"
     env["SECRET_KEY"] = django_settings.SECRET_KEY  # sessions made by the tests must verify there
     env.pop("REDIS_URL", None)  # cross-process tests pass it explicitly
+    # A change is told to the org's stream before its request answers, not by the announcer thread a
+    # moment later: a test's teardown (which empties the tables) never races a server's write.
+    env["ORG_CHANGE_INTERVAL_SECONDS"] = "0"
     return env
 
 
