@@ -180,11 +180,16 @@ async def read_stdin_line(loop: asyncio.AbstractEventLoop) -> str:
 async def subscribe(spec: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     targets = [tuple(t) for t in spec["targets"]]  # [(host, port)], streams spread round-robin
-    headers = "".join(f"{k}: {v}\r\n" for k, v in spec["headers"].items())
+    # `header_sets` (optional): stream i sends set i % len, e.g. a token per viewer of a plan.
+    header_sets = [
+        "".join(f"{k}: {v}\r\n" for k, v in {**spec["headers"], **extra}.items())
+        for extra in spec.get("header_sets") or [{}]
+    ]
     plans: list[str] = spec["plans"]
     streams = []
     for i, plan_idx in enumerate(spec["stream_plans"]):
         host, port = targets[i % len(targets)]
+        headers = header_sets[i % len(header_sets)]
         request = (
             f"GET /api/plan/{plans[plan_idx]}/stream HTTP/1.1\r\nHost: {host}:{port}\r\n"
             f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n{headers}\r\n"

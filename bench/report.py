@@ -89,6 +89,23 @@ FIGURES: list[Figure] = [
     Figure("f", "duplicates", "duplicates", "count", (ZERO,)),
     Figure("f", "lost", "lost (acknowledged, not in plan)", "count", (ZERO,)),
     Figure("f", "errors", "request errors", "count", (ZERO,)),
+    # Issue 21's goals for 10,000 viewers on one machine (1,000 plans x 10, full mode).
+    Figure("g", "step_add", "step add and edit, request -> response", "latency"),
+    Figure("g", "sse_connect", "SSE connect -> `connected`", "latency", (("p95", "<=", 50.0),)),
+    Figure("g", "fanout", "fan-out of adds and edits", "latency", (("p99", "<=", 100.0),)),
+    Figure(
+        "g",
+        "kb_per_stream_python",
+        "memory per stream, Python process (KB)",
+        "info",
+        (("value", "<=", 20.0),),
+    ),
+    Figure("g", "kb_per_stream_pushpin", "memory per stream, Pushpin's processes (KB)", "info"),
+    Figure("g", "retention", "retention (open at end / opened)", "fraction", (RETENTION,)),
+    Figure("g", "completeness", "completeness (received / expected)", "fraction", (RETENTION,)),
+    Figure("g", "duplicates", "duplicates", "count", (ZERO,)),
+    Figure("g", "lost", "lost (acknowledged, not in plan)", "count", (ZERO,)),
+    Figure("g", "errors", "request errors", "count", (ZERO,)),
 ]
 
 SCENARIO_TITLES = {
@@ -98,6 +115,7 @@ SCENARIO_TITLES = {
     "d": "(d) a small plan vs a large plan (10 vs 1,600 steps: the step cap is 2,000)",
     "e": "(e) soak: streams held for minutes",
     "f": "(f) working a plan: edit, tick, move, delete, restore beside adds",
+    "g": "(g) many viewers: plans x viewers (members each), adds and edits across them",
 }
 
 # Checked by --check (CI): correctness only.
@@ -170,6 +188,8 @@ def goal_text(figure: Figure) -> str:
             parts.append(f"{limit:g}")
         elif figure.kind == "ratio":
             parts.append(f"<= {limit:g}x")
+        elif figure.kind == "info":
+            parts.append(f"{op} {limit:g}")
         else:
             parts.append(f"{stat} {limit:g} ms")
     return " / ".join(parts)

@@ -62,7 +62,7 @@ BIN = PY.parent
 LOAD = ROOT / "bench" / "load.py"
 SEED = ROOT / "bench" / "seed.py"
 RESULTS = ROOT / "bench" / "results"
-ALL_SCENARIOS = "abcdef"
+ALL_SCENARIOS = "abcdefg"
 
 
 @dataclass
@@ -94,6 +94,11 @@ class Sizes:
     f_subscribers: int = 200
     f_rate: float = 50.0  # operations per second, all kinds together
     f_duration: float = 5.0
+    g_plans: int = 50
+    g_viewers: int = 4
+    g_rate: float = 50.0  # adds and edits per second across the plans
+    g_duration: float = 5.0
+    g_open_rate: float = 200.0
 
 
 QUICK = Sizes()
@@ -108,6 +113,10 @@ FULL = Sizes(
     d_get_duration=20.0,
     f_subscribers=1_000,
     f_duration=20.0,
+    g_plans=1_000,
+    g_viewers=10,
+    g_duration=20.0,
+    g_open_rate=500.0,
 )
 
 
@@ -254,11 +263,55 @@ class Topology:
     def rss_mb(self) -> float:
         return sum(_proc_status(pid, "VmRSS") or 0 for pid in self.pids()) / 1024
 
+    def process_rss_kb(self) -> dict[str, int]:
+        """RSS of every process that serves streams: each app server, and Pushpin's own processes
+        (condure holds the client connections, pushpin-handler the held sessions)."""
+        out = {f"{self.kind}-{i}": _proc_status(pid, "VmRSS") or 0 for i, pid in enumerate(self.pids())}
+        if self.pushpin is not None and self.pushpin.process is not None:
+            group = self.pushpin.process.pid
+            for proc in Path("/proc").iterdir():
+                if not proc.name.isdigit():
+                    continue
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                    if int(stat[2]) == group:  # its process group: the runner and its services
+                        name = (proc / "comm").read_text().strip()
+                        out[f"pushpin:{name}"] = _proc_status(int(proc.name), "VmRSS") or 0
+        return out
+
+    def streams_held(self, streams: int) -> dict[str, float]:
+        """How many of `streams` (spread round-robin over `stream_targets`) each process holds."""
+        names = list(self.process_rss_kb())
+        if self.pushpin is not None:
+            return {name: (streams if name.startswith("pushpin:") else 0) for name in names}
+        stream_ports = self.ports[self.api_processes :]
+        return {
+            f"{self.kind}-{i}": (streams / len(stream_ports) if port in stream_ports else 0)
+            for i, port in enumerate(self.ports)
+        }
+
     def threads(self) -> int:
         return sum(_proc_status(pid, "Threads") or 0 for pid in self.pids())
 
     def cpu_s(self) -> float:
         return sum(_proc_cpu_s(pid) for pid in self.pids())
+
+
+def memory_per_stream(
+    before: dict[str, int], after: dict[str, int], held: dict[str, float]
+) -> dict[str, Any]:
+    """RSS growth per open stream in each process (KB), from before the streams opened to once they
+    were all connected; a process that holds none reports its growth per stream of the whole load."""
+    total = max(held.values(), default=0) or 1
+    return {
+        name: {
+            "rss_before_kb": before.get(name, 0),
+            "rss_connected_kb": rss,
+            "streams": held.get(name, 0),
+            "kb_per_stream": round((rss - before.get(name, 0)) / (held.get(name) or total), 2),
+        }
+        for name, rss in after.items()
+    }
 
 
 # --- load processes ---------------------------------------------------------------------------------
@@ -512,29 +565,44 @@ class Bench:
     # -- scenarios --
 
     def stream_scenario(
-        self, plans: list[str], stream_plans: list[int], rate: float, count: int
+        self,
+        plans: list[str],
+        stream_plans: list[int],
+        rate: float,
+        count: int,
+        requests: list[dict[str, Any]] | None = None,
+        header_sets: list[dict[str, str]] | None = None,
+        open_rate: float | None = None,
     ) -> dict[str, Any]:
-        """Streams open at a fixed rate, then `count` steps at `rate` round-robin over `plans`."""
+        """Streams open at a fixed rate, then `count` requests at `rate`: by default a step added to
+        each of `plans` in turn; `requests` (each naming its `plan_idx`) may mix in edits, whose
+        text the subscribers scan like a step's. Stream i sends `header_sets[i % len]`, if given."""
         topo = self.topology
         rss_before = topo.rss_mb()
+        processes_before = topo.process_rss_kb()
+        open_rate = open_rate or self.sizes.open_rate
         subscriber = LoadProcess(
             {
                 "mode": "subscribe",
                 "targets": topo.stream_targets,
                 "headers": self.headers(),
+                "header_sets": header_sets,
                 "plans": plans,
                 "stream_plans": stream_plans,
-                "open_rate": self.sizes.open_rate,
+                "open_rate": open_rate,
                 "connect_timeout": 30,
             },
             self.workdir,
             "subscribe",
         )
         try:
-            ready = subscriber.read(timeout=len(stream_plans) / self.sizes.open_rate + 90)
+            ready = subscriber.read(timeout=len(stream_plans) / open_rate + 90)
             rss_connected, threads_connected = topo.rss_mb(), topo.threads()
+            memory = memory_per_stream(
+                processes_before, topo.process_rss_kb(), topo.streams_held(len(stream_plans))
+            )
             cpu0 = topo.cpu_s()
-            steps = [
+            requests = requests or [
                 {"method": "POST", "path": "/api/plan/step", "plan_id": plan_id, "plan_idx": index}
                 for index, plan_id in enumerate(plans)
             ]
@@ -544,7 +612,7 @@ class Bench:
                     "headers": self.headers(),
                     "rate": rate,
                     "count": count,
-                    "requests": steps,
+                    "requests": requests,
                 },
                 self.workdir,
                 timeout=count / rate + 120,
@@ -553,8 +621,10 @@ class Bench:
             acked_ids: dict[int, set[str]] = {}
             for i, variant, status, *_rest, step_id in writer["records"]:
                 if status == 200:
-                    acked_bits.setdefault(variant, []).append(i)
-                    acked_ids.setdefault(variant, set()).add(step_id)
+                    request = requests[variant]
+                    acked_bits.setdefault(request["plan_idx"], []).append(i)
+                    if request["path"] == "/api/plan/step":  # an add: its step must be stored
+                        acked_ids.setdefault(request["plan_idx"], set()).add(step_id)
             acked = {k: mask_of(v) for k, v in acked_bits.items()}
             subscriber.send(
                 {"acked": {str(k): format(v, "x") for k, v in acked.items()}, "drain": self.sizes.drain}
@@ -567,8 +637,12 @@ class Bench:
         complete = completeness(result["streams"], acked)
         records = http_records(writer)
         attempted = result["attempted"]
+        python = [v["kb_per_stream"] for k, v in memory.items() if not k.startswith("pushpin:")]
+        pushpin = [v["kb_per_stream"] for k, v in memory.items() if k.startswith("pushpin:")]
         figures = {
             "step_add": summarize(ok_latencies(records)),
+            "kb_per_stream_python": {"value": max(python) if python else None},
+            "kb_per_stream_pushpin": {"value": round(sum(pushpin), 2) if pushpin else None},
             "sse_connect": result["connect_ms"],
             "fanout": result["fanout_ms"],
             "retention": {"value": result["open_at_end"] / attempted if attempted else None},
@@ -600,6 +674,7 @@ class Bench:
             "writer_lag_ms": summarize(r[4] for r in records),
             "writer_elapsed_s": round(writer["elapsed_s"], 3),
             "server_rss_mb": {"before": rss_before, "connected": rss_connected, "end": rss_end},
+            "memory_per_stream": memory,
             "server_threads_connected": threads_connected,
             "server_cpu_s_while_writing": round(cpu_end - cpu0, 2),
             "subscriber_cpu_s": round(result["cpu_s"], 2),
@@ -620,6 +695,45 @@ class Bench:
         return self.stream_scenario(
             self.take_plans(s.b_plans), list(range(s.b_plans)), s.b_rate, round(s.b_rate * s.b_duration)
         )
+
+    def scenario_g(self) -> dict[str, Any]:
+        """Many live viewers on one machine (issue 21): `g_plans` plans with `g_viewers` viewers
+        each, every viewer of a plan a different member (so presence has work to do), opened at
+        `g_open_rate`; then step adds and edits, half each, at `g_rate` across the plans."""
+        assert self.ctx is not None
+        s = self.sizes
+        seeded = self.seed("plans", "--org", self.ctx.org, "--count", str(s.g_plans), "--steps-each", "1")
+        viewers = self.seed("viewers", "--org", self.ctx.org, "--count", str(s.g_viewers))["tokens"]
+        plans, first_steps = seeded["plans"], seeded["first_steps"]
+        requests = []
+        for v in range(2 * s.g_plans):  # adds to the first half of the plans, edits to the second
+            edit = v % 2
+            plan_idx = (v // 2 + edit * (s.g_plans // 2)) % s.g_plans
+            if edit:
+                path = f"/api/plan/{plans[plan_idx]}/steps/{first_steps[plan_idx]}"
+                requests.append(
+                    {"method": "PATCH", "path": path, "body": {"text": "$TEXT"}, "plan_idx": plan_idx}
+                )
+            else:
+                requests.append(
+                    {
+                        "method": "POST",
+                        "path": "/api/plan/step",
+                        "plan_id": plans[plan_idx],
+                        "plan_idx": plan_idx,
+                    }
+                )
+        out = self.stream_scenario(
+            plans,
+            [plan_idx for plan_idx in range(s.g_plans) for _ in range(s.g_viewers)],
+            s.g_rate,
+            round(s.g_rate * s.g_duration),
+            requests=requests,
+            header_sets=[{"Authorization": f"Token {token}"} for token in viewers],
+            open_rate=s.g_open_rate,
+        )
+        out["details"]["viewers_per_plan"] = s.g_viewers
+        return out
 
     def scenario_e(self) -> dict[str, Any]:
         s = self.sizes
@@ -1026,6 +1140,8 @@ def scenario_titles(s: Sizes) -> dict[str, str]:
         "e": f"(e) soak: {s.e_streams} streams for {s.e_seconds:g} s, {s.e_rate:g} steps/s",
         "f": f"(f) working a plan: {s.f_subscribers} subscribers, adds/edits/ticks/moves/deletes/restores "
         f"at {s.f_rate:g}/s for {s.f_duration:g} s; moves at {s.d_small_steps} vs {s.d_large_steps} steps",
+        "g": f"(g) {s.g_plans} plans x {s.g_viewers} viewers (members each), opened at {s.g_open_rate:g}/s; "
+        f"adds and edits at {s.g_rate:g}/s for {s.g_duration:g} s",
     }
 
 
@@ -1053,14 +1169,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--mode", choices=("quick", "full"), default="quick")
     parser.add_argument(
-        "--scenarios", help="comma-separated subset of a,b,c,d,e,f (default: a,b,c,d,f; full adds e)"
+        "--scenarios", help="comma-separated subset of a,b,c,d,e,f,g (default: a,b,c,d,f,g; full adds e)"
     )
     parser.add_argument(
         "--repeat", type=int, help="runs; the table shows the median (default: quick 1, full 3)"
     )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", ""))
-    parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+    parser.add_argument("--server", choices=("daphne", "uvicorn"), default="uvicorn")
     parser.add_argument("--processes", type=int, default=1, help="server processes (more than 1 needs Redis)")
     parser.add_argument(
         "--api-processes",
@@ -1073,7 +1189,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--subscribers", type=int, help="subscribers in (a) and plans in (b)")
     parser.add_argument("--rate", type=float, help="steps per second in (a) and (b)")
     parser.add_argument("--duration", type=float, help="seconds of load in (a), (b), (c) and (d)")
-    parser.add_argument("--open-rate", type=float, help="new streams per second (default 100)")
+    parser.add_argument("--open-rate", type=float, help="new streams per second (default 100; (g): 200/500)")
+    parser.add_argument("--plans", type=int, help="plans in (g) (quick 50, full 1,000)")
+    parser.add_argument("--viewers", type=int, help="viewers per plan in (g) (quick 4, full 10)")
     parser.add_argument("--soak-seconds", type=float, help="length of (e) (default 300)")
     parser.add_argument("--big-plans", type=int, help="plans in the org of (c) (default 10,000)")
     parser.add_argument("--large-steps", type=int, help="steps of the large plan in (d) (default 10,000)")
@@ -1100,12 +1218,16 @@ def build_sizes(args: argparse.Namespace) -> Sizes:
     if args.subscribers is not None:
         sizes.a_subscribers = sizes.b_plans = sizes.f_subscribers = args.subscribers
     if args.rate is not None:
-        sizes.a_rate = sizes.b_rate = args.rate
+        sizes.a_rate = sizes.b_rate = sizes.g_rate = args.rate
     if args.duration is not None:
         sizes.a_duration = sizes.b_duration = sizes.c_duration = args.duration
-        sizes.d_duration = sizes.d_get_duration = sizes.f_duration = args.duration
+        sizes.d_duration = sizes.d_get_duration = sizes.f_duration = sizes.g_duration = args.duration
     if args.open_rate is not None:
-        sizes.open_rate = args.open_rate
+        sizes.open_rate = sizes.g_open_rate = args.open_rate
+    if args.plans is not None:
+        sizes.g_plans = args.plans
+    if args.viewers is not None:
+        sizes.g_viewers = args.viewers
     if args.soak_seconds is not None:
         sizes.e_seconds = args.soak_seconds
     if args.big_plans is not None:
@@ -1164,7 +1286,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scenarios:
         scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     else:
-        scenarios = [] if sweep else (list("abcdef") if args.mode == "full" else list("abcdf"))
+        scenarios = [] if sweep else (list("abcdefg") if args.mode == "full" else list("abcdfg"))
     unknown = [s for s in scenarios if s not in ALL_SCENARIOS]
     if unknown:
         raise SystemExit(f"unknown scenarios: {unknown}")
@@ -1174,6 +1296,7 @@ def main(argv: list[str] | None = None) -> int:
         "b": sizes.b_plans,
         "e": sizes.e_streams,
         "f": sizes.f_subscribers,
+        "g": sizes.g_plans * sizes.g_viewers,
     }
     max_streams = max([0, *sweep, *(per_scenario.get(s, 0) for s in scenarios)])
 

@@ -2,6 +2,8 @@
 
     python bench/seed.py base  --run-id R --big-plans 10000 --other-plans 2000
     python bench/seed.py plans --org ORG --count N --small-steps 10 --large-steps 10000
+    python bench/seed.py plans --org ORG --count N --steps-each 1     # plans with a step to edit
+    python bench/seed.py viewers --org ORG --count V                  # V users, a token each
 
 Rows are inserted with the ORM's bulk_create (the services would take minutes for 10,000 plans) but
 mirror what the services write: plans with `step_count`, participants and timestamps; steps with
@@ -210,8 +212,14 @@ def cmd_plans(args: argparse.Namespace) -> dict[str, Any]:
     user, _ = ensure_user_and_orgs(args.user, [args.org])
     org = Organization.objects.get(id=args.org)
     rng = random.Random()
-    empty = seed_plans(org=org, user=user, step_counts=[0] * args.count, rng=rng, title_prefix="bench")
-    out: dict[str, Any] = {"plans": [str(p.id) for p in empty]}
+    seeded = seed_plans(
+        org=org, user=user, step_counts=[args.steps_each] * args.count, rng=rng, title_prefix="bench"
+    )
+    out: dict[str, Any] = {"plans": [str(p.id) for p in seeded]}
+    if args.steps_each:
+        first = PlanStep.objects.filter(plan__in=seeded, seq=1).values_list("plan_id", "id")
+        by_plan = {str(plan_id): str(step_id) for plan_id, step_id in first}
+        out["first_steps"] = [by_plan[plan] for plan in out["plans"]]
     if args.large_steps:
         small, large = seed_plans(
             org=org,
@@ -222,6 +230,13 @@ def cmd_plans(args: argparse.Namespace) -> dict[str, Any]:
         )
         out.update(small_plan=str(small.id), large_plan=str(large.id))
     return out
+
+
+def cmd_viewers(args: argparse.Namespace) -> dict[str, Any]:
+    """Members of the org with a token each: streams opened with them are distinct viewers, so
+    presence has work to do. Named `viewer-<n>`, never `bench ...` (the scanner's step text)."""
+    tokens = [ensure_user_and_orgs(f"viewer-{n}", [args.org])[1] for n in range(args.count)]
+    return {"tokens": tokens}
 
 
 def main() -> None:
@@ -239,8 +254,13 @@ def main() -> None:
     plans.add_argument("--count", type=int, default=1)
     plans.add_argument("--small-steps", type=int, default=10)
     plans.add_argument("--large-steps", type=int, default=0)
+    plans.add_argument("--steps-each", type=int, default=0, help="steps in each of the COUNT plans")
+    viewers = sub.add_parser("viewers")
+    viewers.add_argument("--org", required=True)
+    viewers.add_argument("--count", type=int, default=10)
     args = parser.parse_args()
-    result = cmd_base(args) if args.command == "base" else cmd_plans(args)
+    commands = {"base": cmd_base, "plans": cmd_plans, "viewers": cmd_viewers}
+    result = commands[args.command](args)
     # Bulk inserts leave the planner's statistics stale (it then guessed 16 plans for an org of
     # 10,000 and scanned every step); a production database has been analysed by autovacuum.
     # VACUUM (PostgreSQL) also sets the visibility map that index-only scans rely on.
