@@ -335,7 +335,7 @@ async def http_load(spec: dict[str, Any]) -> None:
                     ).encode()
                     request = session.post(url, data=body, headers=json_type)
                 else:
-                    request = session.request(req["method"], url)
+                    request = session.request(req["method"], url, headers=req.get("headers"))
                 async with request as response:
                     content = await response.read()
                     latency = monotonic() - sent

@@ -431,6 +431,8 @@ class Context:
     org: str
     big_org: str | None = None
     big_plans: int = 0
+    small_org: str | None = None
+    small_plans: int = 0
     plans: list[str] = field(default_factory=list)
     small_plan: str | None = None
     large_plan: str | None = None
@@ -481,7 +483,14 @@ class Bench:
             "--other-plans",
             str(self.sizes.c_other_plans),
         )
-        self.ctx = Context(token=base["token"], org=base["org"], big_org=base.get("big_org"), big_plans=big)
+        self.ctx = Context(
+            token=base["token"],
+            org=base["org"],
+            big_org=base.get("big_org"),
+            big_plans=big,
+            small_org=base.get("small_org"),
+            small_plans=base.get("small_plans", 0),
+        )
         log(f"seeded the base (org with {big} plans) in {time.monotonic() - started:.1f} s")
 
     def seed_run(self, scenarios: list[str], sweep: list[int]) -> None:
@@ -780,6 +789,29 @@ class Bench:
                 "request_errors": result["errors"],
                 "writer_lag_ms": summarize(r[4] for r in records),
             }
+        # The cost stays flat (issue 21): the first page of the big org against that of an org of
+        # 100 plans, in turn in one schedule, so that both see the same machine.
+        pair = [
+            {"method": "GET", "path": "/api/plan/list", "headers": {"X-Org-Id": org}}
+            for org in (self.ctx.big_org, self.ctx.small_org)
+        ]
+        result = run_http(
+            {
+                "bases": self.topology.write_bases,
+                "headers": self.headers(),
+                "rate": s.c_rate,
+                "count": 2 * round(s.c_rate * s.c_duration),
+                "requests": pair,
+            },
+            self.workdir,
+            timeout=2 * s.c_duration + 120,
+        )
+        figures["list_big_turns"] = summarize(ok_latencies(http_records(result, 0)))
+        figures["list_small"] = summarize(ok_latencies(http_records(result, 1)))
+        big_p95, small_p95 = figures["list_big_turns"]["p95"], figures["list_small"]["p95"]
+        figures["list_ratio"] = {"value": big_p95 / small_p95 if big_p95 and small_p95 else None}
+        errors += failed(http_records(result))
+        details["small_org_plans"] = self.ctx.small_plans
         figures["errors"] = {"value": errors}
         return {"figures": figures, "details": details}
 

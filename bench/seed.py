@@ -194,7 +194,8 @@ def seed_plans(
 
 def cmd_base(args: argparse.Namespace) -> dict[str, Any]:
     org_id, big_id, other_id = args.run_id, f"{args.run_id}-big", f"{args.run_id}-other"
-    user, token = ensure_user_and_orgs(args.user, [org_id, big_id, other_id])
+    small_id = f"{args.run_id}-small"
+    user, token = ensure_user_and_orgs(args.user, [org_id, big_id, other_id, small_id])
     rng = random.Random(8)
     out: dict[str, Any] = {"token": token, "user": args.user, "org": org_id}
     if args.big_plans:
@@ -205,6 +206,10 @@ def cmd_base(args: argparse.Namespace) -> dict[str, Any]:
         other_counts = [i % 6 for i in range(args.other_plans)]
         seed_plans(org=other, user=user, step_counts=other_counts, rng=rng, archived_every=10, spread_days=90)
         out.update(big_org=big_id, big_plans=args.big_plans, other_org=other_id, other_plans=args.other_plans)
+        small = Organization.objects.get(id=small_id)
+        small_counts = [i % 6 for i in range(args.small_plans)]
+        seed_plans(org=small, user=user, step_counts=small_counts, rng=rng, archived_every=10, spread_days=90)
+        out.update(small_org=small_id, small_plans=args.small_plans)
     return out
 
 
@@ -249,6 +254,7 @@ def main() -> None:
     base.add_argument("--run-id", required=True)
     base.add_argument("--big-plans", type=int, default=10000)
     base.add_argument("--other-plans", type=int, default=2000)
+    base.add_argument("--small-plans", type=int, default=100, help="plans of the small org (list cost)")
     plans = sub.add_parser("plans")
     plans.add_argument("--org", required=True)
     plans.add_argument("--count", type=int, default=1)
