@@ -254,6 +254,12 @@ async def subscribe(spec: dict[str, Any]) -> None:
     for st in streams:
         if not st.open:
             errors[st.error or "?"] = errors.get(st.error or "?", 0) + 1
+    incomplete = []  # for diagnosis: open streams still missing acknowledged steps, and which
+    for index, st in enumerate(streams):
+        want = acked.get(st.plan_idx, 0)
+        if st.open and st.scanner.seen & want != want and len(incomplete) < 20:
+            gone = want & ~st.scanner.seen
+            incomplete.append([index, [bit for bit in range(gone.bit_length()) if gone >> bit & 1][:20]])
     for st in streams:
         if st.transport is not None and not st.transport.is_closing():
             st.transport.abort()
@@ -273,6 +279,7 @@ async def subscribe(spec: dict[str, Any]) -> None:
             "resets": sum(st.scanner.resets for st in streams),
             "streams": [[st.plan_idx, format(st.scanner.seen, "x"), st.scanner.duplicates] for st in streams],
             "stream_errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:10]),
+            "incomplete_streams": incomplete,
             "cpu_s": cpu_seconds() - cpu0,
             "busy_share": busy_share,
         }

@@ -679,6 +679,7 @@ class Bench:
             "plan_duplicates": checked["duplicates"],
             "resets": result["resets"],
             "stream_errors": result["stream_errors"],
+            "incomplete_streams": result.get("incomplete_streams"),
             "request_errors": writer["errors"],
             "writer_lag_ms": summarize(r[4] for r in records),
             "writer_elapsed_s": round(writer["elapsed_s"], 3),

@@ -157,9 +157,9 @@ class Subscriber:
     In the steady state the hub writes an event straight to the stream (`offer`): with the server's
     body writer when it has one (`writer`, uvicorn through aep.uvicorn_protocol: the bytes go to the
     transport at once), else to its ASGI `send`, which under daphne completes synchronously; so
-    fanning out to N streams is N writes on the event loop with no task switch per stream. Anything out of order, or arriving while the stream's
-    own loop is busy (replaying, filling a gap, or a write that had to wait), goes to the inbox and
-    is written by that loop, in id order.
+    fanning out to N streams is N writes on the event loop with no task switch per stream.
+    Anything out of order, or arriving while the stream's own loop is busy (replaying, filling a
+    gap, or a write that had to wait), goes to the inbox and is written by that loop, in id order.
     """
 
     __slots__ = (
@@ -253,6 +253,10 @@ class Subscriber:
 
     def push(self, item: EncodedEvent) -> None:
         self.inbox.append(item)
+        self._wake()
+
+    def wake(self) -> None:
+        """Have the stream's loop look at its inbox again."""
         self._wake()
 
     def _wake(self) -> None:

@@ -273,24 +273,37 @@ class _Stream:
             await self.write(body)
 
     async def flush_inbox(self) -> None:
+        """Write the inbox in id order. An id missing before any of its events (usually a publish
+        a moment behind, from another process) is waited for briefly, then read from storage: an
+        event is never written out of order, and never dropped for arriving after a gap."""
         sub = self.subscriber
-        items = [item for item in sub.take() if item.eid > sub.last_sent]
-        if items and items[0].eid != sub.last_sent + 1:
-            # An id is missing: usually a publish that is a moment behind. Wait briefly, then read
-            # what is still missing from storage.
+        items = _after(sub.take(), sub.last_sent)
+        if not _follows(items, sub.last_sent):
             await asyncio.sleep(REORDER_WAIT_SECONDS)
-            items = sorted({i.eid: i for i in items + sub.take()}.values(), key=lambda i: i.eid)
-            items = [item for item in items if item.eid > sub.last_sent]
-            if items and items[0].eid != sub.last_sent + 1:
+            items = _after(items + sub.take(), sub.last_sent)
+            if not _follows(items, sub.last_sent):
                 await self.catch_up(upto=items[-1].eid)
-                items = [item for item in items if item.eid > sub.last_sent]
+                items = _after(items + sub.take(), sub.last_sent)
         chunks = []
-        for item in items:
-            if item.eid == sub.last_sent + 1:
-                chunks.append(item.encode(self.req.html))
-                sub.last_sent = item.eid
+        for position, item in enumerate(items):
+            if item.eid != sub.last_sent + 1:  # a gap that opened meanwhile: the next round fills it
+                sub.inbox[:0] = items[position:]
+                sub.wake()
+                break
+            chunks.append(item.encode(self.req.html))
+            sub.last_sent = item.eid
         if chunks:
             await self.write(b"".join(chunks))
+
+
+def _after(items: list[EncodedEvent], last_sent: int) -> list[EncodedEvent]:
+    """`items` after `last_sent`, each id once, in id order."""
+    return sorted({item.eid: item for item in items if item.eid > last_sent}.values(), key=lambda i: i.eid)
+
+
+def _follows(items: list[EncodedEvent], last_sent: int) -> bool:
+    """Whether `items` (in id order, no repeats) continue `last_sent` without a gap."""
+    return not items or items[-1].eid - last_sent == len(items)
 
 
 async def _until_disconnect(receive: Any) -> None:
