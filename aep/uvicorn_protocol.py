@@ -9,20 +9,14 @@ connection waiting for a request (opened, or its previous response sent) must co
 head within `HTTP_HEADER_TIMEOUT` seconds and in at most HEAD_MAX_BYTES, then the body within
 `HTTP_BODY_TIMEOUT`: else 408 (or 431) and the connection is closed. Once the body is in, nothing
 times out: a live stream stays open as long as the app keeps it.
-
-It also gives each request a body writer (`scope["extensions"]["aep.body_writer"]`, see
-`write_body`): the hub hands an event to thousands of open streams at once, and writing the bytes to
-each transport directly costs a fraction of an ASGI `send()` per stream (a coroutine, its checks,
-and the hub's driving of it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from aep import http_limits
 
@@ -54,9 +48,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.aep_waiting_for_head = False
         self._cancel_deadline()
         super().on_headers_complete()
-        if self.cycle is not None and self.cycle.scope is self.scope:  # the app has not run yet
-            extensions = self.scope.setdefault("extensions", {})
-            extensions["aep.body_writer"] = functools.partial(write_body, self.cycle)
         if self.parser is not None and not self._bodiless():
             self.aep_deadline = self.loop.call_later(http_limits.body_timeout(), self._body_timed_out)
 
@@ -112,23 +103,3 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.disconnected = True
             self.cycle.message_event.set()
         self.transport.close()
-
-
-def write_body(cycle: RequestResponseCycle, data: bytes) -> bool:
-    """Write `data` as the next piece of a started, unfinished, chunked response body now, as
-    `send({"type": "http.response.body", "body": data, "more_body": True})` would; False (nothing
-    written) when only `send` may write it: the response has not started or is over, the client
-    is gone, the body has a length, or the transport asks writers to wait (flow control)."""
-    transport = cycle.transport
-    if (
-        not cycle.response_started
-        or cycle.response_complete
-        or cycle.disconnected
-        or not cycle.chunked_encoding
-        or cycle.flow.write_paused
-        or transport.is_closing()
-    ):
-        return False
-    if data:
-        transport.write(b"%x\r\n%b\r\n" % (len(data), data))
-    return True

@@ -154,12 +154,11 @@ async def _finish_send(coroutine: Any, pending: Any) -> None:
 class Subscriber:
     """One open stream. `last_sent` is the id of the last event written to it.
 
-    In the steady state the hub writes an event straight to the stream (`offer`): with the server's
-    body writer when it has one (`writer`, uvicorn through aep.uvicorn_protocol: the bytes go to the
-    transport at once), else to its ASGI `send`, which under daphne completes synchronously; so
-    fanning out to N streams is N writes on the event loop with no task switch per stream.
-    Anything out of order, or arriving while the stream's own loop is busy (replaying, filling a
-    gap, or a write that had to wait), goes to the inbox and is written by that loop, in id order.
+    In the steady state the hub writes an event straight to the stream's ASGI `send` (`offer`):
+    under daphne that call completes synchronously, so fanning out to N streams is N writes on the
+    event loop with no task switch per stream. Anything out of order, or arriving while the stream's
+    own loop is busy (replaying, filling a gap, or a write that had to wait), goes to the inbox and
+    is written by that loop, in id order.
     """
 
     __slots__ = (
@@ -175,7 +174,6 @@ class Subscriber:
         "presence",
         "sender",
         "waiter",
-        "writer",
     )
 
     def __init__(self, channel: str) -> None:
@@ -186,8 +184,6 @@ class Subscriber:
         self.last_sent = 0
         self.waiter: asyncio.Future[None] | None = None
         self.sender: Callable[[dict[str, Any]], Any] | None = None  # set once caught up
-        # The server's direct body writer, if any: True when it wrote, False when `send` must.
-        self.writer: Callable[[bytes], bool] | None = None
         self.html = False
         self.busy = 0  # > 0 while the stream's loop or an unfinished send owns the connection
         self.presence = False  # counted as a viewer (live.presence): gets `presence` notices
@@ -197,7 +193,7 @@ class Subscriber:
     def end(self) -> None:
         """Stop writing to this stream (its access is gone); its loop ends the response."""
         self.ended = True
-        self.sender = self.writer = None
+        self.sender = None
         self._wake()
 
     def offer(self, item: EncodedEvent) -> None:
@@ -205,8 +201,7 @@ class Subscriber:
             return
         if self.sender is not None and not self.busy and not self.inbox and item.eid == self.last_sent + 1:
             self.last_sent = item.eid
-            if self.writer is None or not self.writer(item.encode(self.html)):
-                self._write_now(item.message(self.html))
+            self._write_now(item.message(self.html))
         else:
             self.push(item)
 
@@ -218,8 +213,7 @@ class Subscriber:
             return False
         self.last_notice = body
         if self.sender is not None and not self.busy and not self.inbox and self.notice is None:
-            if self.writer is None or not self.writer(body):
-                self._write_now({"type": "http.response.body", "body": body, "more_body": True})
+            self._write_now({"type": "http.response.body", "body": body, "more_body": True})
         else:
             self.notice = body
             self._wake()

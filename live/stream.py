@@ -336,7 +336,6 @@ async def _serve(
 ) -> None:
     loop = asyncio.get_running_loop()
     stream = _Stream(send, req, sub)
-    body_writer = req.request.scope.get("extensions", {}).get("aep.body_writer")
     disconnected = asyncio.ensure_future(_until_disconnect(receive))
     sub.busy += 1  # until caught up, events wait in the inbox
     joined = False
@@ -356,7 +355,7 @@ async def _serve(
         sub.busy -= 1
         while not disconnected.done() and not sub.ended:
             # From here on the hub writes in-order events itself; this loop handles the rest.
-            sub.html, sub.sender, sub.writer = req.html, send, body_writer
+            sub.html, sub.sender = req.html, send
             await sub.wait(loop, disconnected, settings.STREAM_KEEPALIVE_SECONDS)
             if disconnected.done() or sub.ended:
                 break

@@ -131,51 +131,6 @@ class TestSubscriber:
         run(scenario())
 
 
-class TestTheServersBodyWriter:
-    """uvicorn's body writer (aep.uvicorn_protocol.write_body): in-order events go to it, not to
-    `send`; when it declines (flow control, the response over) `send` writes them, in order."""
-
-    def test_in_order_events_go_to_the_writer_and_not_to_send(self) -> None:
-        sent: list[dict[str, Any]] = []
-        written: list[bytes] = []
-        sub = caught_up(Subscriber(CHANNEL), instant_sender(sent))
-        sub.writer = lambda data: written.append(data) is None
-        for eid in (1, 2):
-            sub.offer(EncodedEvent(event(eid)))
-        assert ids_written([{"body": body} for body in written]) == [1, 2]
-        assert sent == [] and sub.busy == 0
-
-    def test_what_the_writer_declines_goes_through_send_in_order(self) -> None:
-        sent: list[dict[str, Any]] = []
-        written: list[bytes] = []
-        paused = [False]
-
-        def writer(data: bytes) -> bool:
-            if paused[0]:
-                return False
-            written.append(data)
-            return True
-
-        sub = caught_up(Subscriber(CHANNEL), instant_sender(sent))
-        sub.writer = writer
-        sub.offer(EncodedEvent(event(1)))
-        paused[0] = True  # the transport's buffer is full: only send() may wait for it
-        sub.offer(EncodedEvent(event(2)))
-        paused[0] = False
-        sub.offer(EncodedEvent(event(3)))
-        assert ids_written([{"body": body} for body in written]) == [1, 3]
-        assert ids_written(sent) == [2]
-        assert sub.last_sent == 3
-
-    def test_an_ended_stream_writes_nothing_more(self) -> None:
-        written: list[bytes] = []
-        sub = caught_up(Subscriber(CHANNEL), instant_sender([]))
-        sub.writer = lambda data: written.append(data) is None
-        sub.end()
-        sub.offer(EncodedEvent(event(1)))
-        assert written == [] and sub.writer is None
-
-
 class TestHub:
     def test_deliver_reaches_every_subscriber_of_the_channel_and_no_other(self) -> None:
         async def scenario() -> None:
