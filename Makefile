@@ -78,9 +78,9 @@ bench: dev-venv
 bench-full: dev-venv
 	$(PY) bench/run.py --mode full $(BENCH_ARGS)
 
-## Fan-out latency at 10 to 2,000 subscribers (20 steps/s, 50 steps) and its plot.
+## Fan-out latency at 10 to 10,000 subscribers on one plan (20 steps/s, 50 steps) and its plot.
 bench-sweep: dev-venv
-	$(PY) bench/run.py --sweep 10,100,500,1000,2000 --json bench/results/sweep.json $(BENCH_ARGS)
+	$(PY) bench/run.py --sweep 10,100,1000,5000,10000 --open-rate 500 --json bench/results/sweep.json $(BENCH_ARGS)
 	$(PY) bench/plot.py bench/results/sweep.json -o bench/results/sweep.png
 
 ## ruff, and the import contracts of pyproject.toml (which way dependencies point).

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = Path(sys.executable)
 sys.path.insert(0, str(ROOT))
 
-from ops.processes import ServerProcess, free_port, stop_group  # noqa: E402
+from ops.processes import ServerProcess, free_port, production_env, stop_group  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -220,25 +220,14 @@ def run_once(args: argparse.Namespace) -> dict:
 def run_ours(args: argparse.Namespace) -> dict:
 
     tmp = tempfile.mkdtemp(prefix="aep-bench-")
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_COOKIES": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    if args.database_url:
-        env["DATABASE_URL"] = args.database_url
-    else:
-        env["SQLITE_PATH"] = f"{tmp}/bench.sqlite3"
-    if args.redis_url:
-        env["REDIS_URL"] = args.redis_url
-    # One bench user opens every stream and posts every step: lift the per-user guards.
-    env["MAX_STREAMS_PER_USER"] = str(args.subscribers + 100)
-    env["API_WRITE_RATE"] = "off"
+    # One bench user opens every stream and posts every step: production_env lifts the guards.
+    env = production_env(
+        os.environ,
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        sqlite_path=f"{tmp}/bench.sqlite3",
+        max_streams_per_user=args.subscribers + 100,
+    )
     subprocess.run([str(PY), "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     server = ServerProcess(env, server=args.server).start()
     try:

@@ -32,7 +32,7 @@ PY = Path(sys.executable)
 sys.path.insert(0, str(ROOT))
 
 from bench.fanout import summary  # noqa: E402
-from ops.processes import ServerProcess  # noqa: E402
+from ops.processes import ServerProcess, production_env  # noqa: E402
 
 STEP_TEXT = re.compile(rb'"text":"bench (\d+)"')
 PLAN_CHANGED = re.compile(rb'"type":"plan_changed","plan":\{"id":"([0-9a-f-]{36})"')
@@ -224,17 +224,13 @@ def main() -> None:
         return
 
     tmp = tempfile.mkdtemp(prefix="aep-presence-bench-")
-    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1"}
-    env.update({"SECURE_COOKIES": "0", "LOG_LEVEL": "WARNING", "API_WRITE_RATE": "off"})
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    if args.database_url:
-        env["DATABASE_URL"] = args.database_url
-    else:
-        env["SQLITE_PATH"] = f"{tmp}/bench.sqlite3"
-    if args.redis_url:
-        env["REDIS_URL"] = args.redis_url
-    env["MAX_STREAMS_PER_USER"] = str(args.viewers + args.watchers + 100)
+    env = production_env(
+        os.environ,
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        sqlite_path=f"{tmp}/bench.sqlite3",
+        max_streams_per_user=args.viewers + args.watchers + 100,
+    )
     subprocess.run([str(PY), "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     seeding = [str(PY), __file__, "--seed", str(args.viewers), str(args.plans + 1)]
     seeded = json.loads(

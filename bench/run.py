@@ -268,13 +268,13 @@ class Topology:
         (condure holds the client connections, pushpin-handler the held sessions)."""
         out = {f"{self.kind}-{i}": _proc_status(pid, "VmRSS") or 0 for i, pid in enumerate(self.pids())}
         if self.pushpin is not None and self.pushpin.process is not None:
-            group = self.pushpin.process.pid
+            runner = self.pushpin.process.pid
             for proc in Path("/proc").iterdir():
                 if not proc.name.isdigit():
                     continue
                 with contextlib.suppress(OSError, IndexError, ValueError):
                     stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-                    if int(stat[2]) == group:  # its process group: the runner and its services
+                    if runner in (int(proc.name), int(stat[1])):  # the runner, and the services it started
                         name = (proc / "comm").read_text().strip()
                         out[f"pushpin:{name}"] = _proc_status(int(proc.name), "VmRSS") or 0
         return out
@@ -1028,9 +1028,9 @@ class Bench:
         try:
             self.warm_up()
             for position, name in enumerate(scenarios):
-                if name == "e" and position > 0:
-                    # The soak reports the server's memory: start it from a fresh process, not from
-                    # what the earlier scenarios left behind.
+                if name in ("e", "g") and position > 0:
+                    # These report the servers' memory: start them as fresh processes, not with
+                    # what the earlier scenarios left behind (freed memory is reused, not returned).
                     self.topology.stop()
                     self.topology.start()
                     self.warm_up(reads=False)

@@ -288,10 +288,16 @@ class Hub:
         self._recheck_task: asyncio.Task[None] | None = None
         self.streams_ended = 0  # streams ended because their access was revoked
         self._pubsub_handlers: dict[str, Callable[[bytes | str], None]] = {}
+        self._reconnect_handlers: list[Callable[[], None]] = []
 
     def on_pubsub(self, redis_channel: str, handler: Callable[[bytes | str], None]) -> None:
         """Also listen to this Redis pub/sub channel (with REDIS_URL); `handler` runs on the loop."""
         self._pubsub_handlers[redis_channel] = handler
+
+    def on_reconnect(self, handler: Callable[[], None]) -> None:
+        """Call `handler` (on the loop) each time the Redis subscription is back after a loss,
+        once the missed events were re-read: what was announced meanwhile is lost."""
+        self._reconnect_handlers.append(handler)
 
     # --- subscriptions (on the loop) ----------------------------------------------------------
     def subscribe(self, channel: str) -> Subscriber:
@@ -410,6 +416,8 @@ class Hub:
                 if lost:
                     logger.warning("Redis connection restored; re-reading missed events")
                     await self._resync()
+                    for handler in self._reconnect_handlers:
+                        handler()
                     lost = False
                 async for message in pubsub.listen():
                     if message.get("type") != "message":

@@ -7,7 +7,8 @@ writes them to Redis, so every process sees everyone:
 - per channel, a sorted set `aep:presence:<channel>` of `<process>|<user id>` scored by the time
   that process last vouched for it, and a hash of those members' names;
 - each process re-scores its members every `PRESENCE_HEARTBEAT_SECONDS`; a member older than
-  `PRESENCE_TTL_SECONDS` no longer counts, so a process that died stops counting within that time;
+  `PRESENCE_TTL_SECONDS` no longer counts, so a process that died stops counting within that time
+  (the next heartbeat of another process removes it and announces the channel);
 - a change is announced on the pub/sub channel `aep:presence`, and every process with subscribers
   of that channel re-reads it.
 
@@ -46,6 +47,7 @@ from live.hub import Notice, hub
 logger = logging.getLogger(__name__)
 
 REDIS_PUBSUB_CHANNEL = "aep:presence"
+BEAT_BATCH = 200  # channels per heartbeat pipeline
 PROCESS_ID = uuid.uuid4().hex[:12]  # this process' part of its Redis members
 
 
@@ -292,24 +294,46 @@ class Presence:
                 logger.warning("presence heartbeat failed", exc_info=True)
 
     async def beat(self) -> None:
-        """Vouch again for this process' viewers (with Redis), then have every subscribed channel
-        re-read, which drops viewers whose process stopped vouching for them."""
-        if settings.REDIS_URL:
-            with self._lock:
-                mine = {channel: dict(local.viewers) for channel, local in self._local.items()}
-            floor = time.time() - settings.PRESENCE_TTL_SECONDS
-            client = self._client()
+        """Vouch again for this process' viewers (with Redis), and drop the members nobody vouched
+        for within PRESENCE_TTL_SECONDS (a process that died). A channel that lost some is announced
+        on `aep:presence`, so every process watching it reads it again; the others are not read:
+        joins and leaves are announced as they happen, and after a lost Redis connection
+        `after_reconnect` reads everything once. Pipelined `BEAT_BATCH` channels at a time, so
+        that thousands of channels never hold the event loop for long."""
+        if not settings.REDIS_URL:
+            return  # this process' own viewers are all there is, always up to date
+        with self._lock:
+            mine = {channel: dict(local.viewers) for channel, local in self._local.items()}
+        client = self._client()
+        ttl = int(settings.PRESENCE_TTL_SECONDS * 2) + 1
+        channels = list(mine)
+        stale: list[str] = []
+        for start in range(0, len(channels), BEAT_BATCH):
+            batch = [channel for channel in channels[start : start + BEAT_BATCH] if mine[channel]]
+            if not batch:
+                continue
             async with client.pipeline(transaction=False) as pipe:
                 now = time.time()
-                for channel, viewers in mine.items():
-                    for user_id, entry in viewers.items():
-                        pipe.zadd(_key(channel), {_member(user_id): now})
-                        pipe.hset(_names_key(channel), _member(user_id), json.dumps(entry))
-                    ttl = int(settings.PRESENCE_TTL_SECONDS * 2) + 1
+                for channel in batch:
+                    viewers = mine[channel]
+                    pipe.zadd(_key(channel), {_member(user_id): now for user_id in viewers})
+                    names = {_member(user_id): json.dumps(entry) for user_id, entry in viewers.items()}
+                    pipe.hset(_names_key(channel), mapping=names)
                     pipe.expire(_key(channel), ttl)
                     pipe.expire(_names_key(channel), ttl)
-                    pipe.zremrangebyscore(_key(channel), "-inf", floor)
+                    pipe.zremrangebyscore(_key(channel), "-inf", now - settings.PRESENCE_TTL_SECONDS)
+                removed = (await pipe.execute())[4::5]
+            stale += [channel for channel, count in zip(batch, removed, strict=True) if count]
+            await asyncio.sleep(0)  # let the streams and requests of this loop run in between
+        if stale:
+            async with client.pipeline(transaction=False) as pipe:
+                for channel in stale:
+                    pipe.publish(REDIS_PUBSUB_CHANNEL, channel)
                 await pipe.execute()
+
+    def after_reconnect(self) -> None:
+        """The hub's Redis connection is back: announcements may have been missed, read every
+        watched channel again."""
         for channel in list(hub.channels):
             self.changed(channel)
 
@@ -329,3 +353,4 @@ class Presence:
 
 presence = Presence()
 hub.on_pubsub(REDIS_PUBSUB_CHANNEL, presence.on_redis_message)
+hub.on_reconnect(presence.after_reconnect)

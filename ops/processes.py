@@ -25,6 +25,38 @@ DAPHNE_MODULE = "aep.daphne_server"
 UVICORN_PROTOCOL = "aep.uvicorn_protocol:LimitedHttpToolsProtocol"
 
 
+def production_env(
+    base: Mapping[str, str],
+    *,
+    database_url: str = "",
+    redis_url: str = "",
+    sqlite_path: str = "",
+    max_streams_per_user: int = 1000,
+) -> dict[str, str]:
+    """`base` (usually os.environ) with the settings of a server run as in production (DEBUG off,
+    secure-cookie checks off for plain-HTTP loopback), on PostgreSQL `database_url` or the SQLite
+    file `sqlite_path`, with Redis when `redis_url` is given. The per-user stream cap is lifted to
+    `max_streams_per_user` and the write rate limit is off: a benchmark opens every stream and
+    sends every request as one user."""
+    env = {k: v for k, v in base.items() if k not in ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH")}
+    env.update(
+        DEBUG="0",
+        SECRET_KEY="bench-" + "x" * 50,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_COOKIES="0",
+        LOG_LEVEL="WARNING",
+        MAX_STREAMS_PER_USER=str(max_streams_per_user),
+        API_WRITE_RATE="off",
+    )
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    else:
+        env["SQLITE_PATH"] = sqlite_path
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -250,9 +250,13 @@ def test_after_a_lost_redis_connection_the_hub_reconnects_and_rereads_what_was_m
         hub_module, "events_after", lambda channel, after: [event(n) for n in range(after + 1, 4)]
     )
 
+    reconnects: list[int] = []
+
     async def scenario() -> list[int]:
         hub = Hub()
         messages: list[dict[str, Any]] = []
+        # What else listens on Redis (live.presence) hears of the reconnect, once, after the resync.
+        hub.on_reconnect(lambda: reconnects.append(len(messages)))
         sub = caught_up(hub.subscribe(CHANNEL), instant_sender(messages))
         for _ in range(300):
             if sub.last_sent >= 4:
@@ -263,3 +267,4 @@ def test_after_a_lost_redis_connection_the_hub_reconnects_and_rereads_what_was_m
 
     # 1 from Redis, 2 and 3 from the resync after reconnecting, then 4 from the new connection.
     assert run(scenario()) == [1, 2, 3, 4]
+    assert reconnects == [3]
