@@ -106,6 +106,7 @@ class Presence:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._aclient: Any = None
         self.messages_sent = 0  # presence frames written to streams by this process (bench, tests)
+        self._rewrite_due = False  # write every viewer's name again at the next heartbeat
 
     # --- streams (on the loop) -------------------------------------------------------------------
     async def join(self, channel: str, viewer: Viewer) -> list[dict[str, str]]:
@@ -266,7 +267,8 @@ class Presence:
                 pipe.publish(REDIS_PUBSUB_CHANNEL, channel)
                 await pipe.execute()
         except Exception:
-            # The heartbeat writes this process' viewers again; the others see them then.
+            # The next heartbeat writes this process' viewers again; the others see them then.
+            self._rewrite_due = True
             logger.warning("presence: Redis write failed for %s", channel, exc_info=True)
 
     def on_redis_message(self, raw: bytes | str) -> None:
@@ -293,15 +295,18 @@ class Presence:
             except Exception:
                 logger.warning("presence heartbeat failed", exc_info=True)
 
-    async def beat(self) -> None:
+    async def beat(self, rewrite: bool = False) -> None:
         """Vouch again for this process' viewers (with Redis), and drop the members nobody vouched
         for within PRESENCE_TTL_SECONDS (a process that died). A channel that lost some is announced
         on `aep:presence`, so every process watching it reads it again; the others are not read:
-        joins and leaves are announced as they happen, and after a lost Redis connection
-        `after_reconnect` reads everything once. Pipelined `BEAT_BATCH` channels at a time, so
-        that thousands of channels never hold the event loop for long."""
+        joins and leaves are announced as they happen. Names are written at join and kept alive
+        by the keys' expiry; `rewrite` (after a lost Redis connection: `after_reconnect`) writes
+        them again and announces every channel. Pipelined `BEAT_BATCH` channels at a time, so that
+        thousands of channels never hold the event loop for long."""
         if not settings.REDIS_URL:
             return  # this process' own viewers are all there is, always up to date
+        rewrite = rewrite or self._rewrite_due
+        self._rewrite_due = False
         with self._lock:
             mine = {channel: dict(local.viewers) for channel, local in self._local.items()}
         client = self._client()
@@ -317,13 +322,15 @@ class Presence:
                 for channel in batch:
                     viewers = mine[channel]
                     pipe.zadd(_key(channel), {_member(user_id): now for user_id in viewers})
-                    names = {_member(user_id): json.dumps(entry) for user_id, entry in viewers.items()}
-                    pipe.hset(_names_key(channel), mapping=names)
                     pipe.expire(_key(channel), ttl)
                     pipe.expire(_names_key(channel), ttl)
                     pipe.zremrangebyscore(_key(channel), "-inf", now - settings.PRESENCE_TTL_SECONDS)
-                removed = (await pipe.execute())[4::5]
-            stale += [channel for channel, count in zip(batch, removed, strict=True) if count]
+                    if rewrite:
+                        names = {_member(user_id): json.dumps(entry) for user_id, entry in viewers.items()}
+                        pipe.hset(_names_key(channel), mapping=names)
+                results = await pipe.execute()
+            removed = results[3 :: 5 if rewrite else 4]
+            stale += [channel for channel, count in zip(batch, removed, strict=True) if count or rewrite]
             await asyncio.sleep(0)  # let the streams and requests of this loop run in between
         if stale:
             async with client.pipeline(transaction=False) as pipe:
@@ -332,8 +339,10 @@ class Presence:
                 await pipe.execute()
 
     def after_reconnect(self) -> None:
-        """The hub's Redis connection is back: announcements may have been missed, read every
+        """The hub's Redis connection is back: Redis may have restarted empty, and announcements may
+        have been missed. Write this process' viewers again and announce them, and read every
         watched channel again."""
+        self._rewrite_due = True  # at the next heartbeat, within PRESENCE_HEARTBEAT_SECONDS
         for channel in list(hub.channels):
             self.changed(channel)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from aep.accounts import tokens
 from tests.factories import MembershipFactory, UserFactory
@@ -208,3 +209,27 @@ class TestAcrossProcesses:
             gone_after = wait_for_viewers(alices, ["alice"], timeout=10)
             adas.close()
             assert gone_after < 3 + 0.5 + 1.5  # TTL + heartbeat + the interval, with room
+
+    def test_after_redis_restarts_empty_every_viewer_is_seen_again(self, two, alice, ada, plan_a):
+        one, other = two
+        with open_viewer(one, plan_a, alice) as alices, open_viewer(other, plan_a, ada) as adas:
+            wait_for_viewers(alices, ["alice", "ada"])
+            client = redis.Redis.from_url(REDIS_URL)
+            try:  # what a restart of Redis does: its keys are gone, its connections cut
+                client.delete(*client.keys(f"aep:presence:plan-{plan_a.id}*"))
+                client.client_kill_filter(_type="pubsub")
+            finally:
+                client.close()
+            # Each process hears of the lost connection and writes its viewers again at its next
+            # heartbeat: both are listed again, from either process.
+            deadline = time.monotonic() + 10
+            while True:
+                seen = [
+                    [v["username"] for v in presence_api(server, plan_a, alice).json()["viewers"]]
+                    for server in (one, other)
+                ]
+                if seen == [["alice", "ada"], ["alice", "ada"]] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert seen == [["alice", "ada"], ["alice", "ada"]]
+            assert wait_for_viewers(adas, ["alice", "ada"]) < 2.0
