@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 from bench import report  # noqa: E402
 from bench.scan import mask_of  # noqa: E402
 from bench.stats import median_of_runs, summarize  # noqa: E402
-from ops.processes import ServerProcess, free_port  # noqa: E402
+from ops.processes import ServerProcess, free_port, production_env  # noqa: E402
 from ops.pushpin import PushpinProcess  # noqa: E402
 
 PY = Path(sys.executable)
@@ -1272,38 +1272,23 @@ def build_sizes(args: argparse.Namespace) -> Sizes:
 
 
 def server_env(args: argparse.Namespace, sizes: Sizes, workdir: Path, max_streams: int) -> dict[str, str]:
-    env = {
+    base = {
         k: v
         for k, v in os.environ.items()
-        if k
-        not in {
-            "DATABASE_URL",
-            "REDIS_URL",
-            "SQLITE_PATH",
-            "GRIP_URL",
-            "GRIP_KEY",
-            "PROMETHEUS_MULTIPROC_DIR",
-            "DJANGO_SETTINGS_MODULE",
-        }
+        if k not in {"GRIP_URL", "GRIP_KEY", "PROMETHEUS_MULTIPROC_DIR", "DJANGO_SETTINGS_MODULE"}
     }
+    env = production_env(
+        base,
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        sqlite_path=str(workdir / "bench.sqlite3"),
+        max_streams_per_user=max_streams + 100,
+    )
     env.update(
         DJANGO_SETTINGS_MODULE="aep.settings",
-        DEBUG="0",
         SECRET_KEY="bench-" + secrets.token_hex(32),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_COOKIES="0",
-        LOG_LEVEL="WARNING",
-        # One bench user opens every stream and posts every step: lift the per-user guards.
-        MAX_STREAMS_PER_USER=str(max_streams + 100),
-        API_WRITE_RATE="off",
         PYTHONUNBUFFERED="1",
     )
-    if args.database_url:
-        env["DATABASE_URL"] = args.database_url
-    else:
-        env["SQLITE_PATH"] = str(workdir / "bench.sqlite3")
-    if args.redis_url:
-        env["REDIS_URL"] = args.redis_url
     if args.processes > 1:
         prom = workdir / "prometheus"
         prom.mkdir(exist_ok=True)
