@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 
+def short_count(n: int) -> str:
+    """10, 100, 1k, 5k, 10k: neighbours on a log axis do not overlap."""
+    return f"{n // 1000:g}k" if n >= 1000 and n % 1000 == 0 else f"{n:,}"
+
+
 def topology_label(result: dict[str, Any]) -> str:
     topo = result.get("topology", {})
     label = f"{topo.get('processes', 1)} x {topo.get('server', '?')}"
@@ -54,7 +59,7 @@ def plot(results: list[dict[str, Any]], out: Path, title: str | None = None) -> 
         ax.axhline(goal, color="grey", linewidth=1, linestyle="--", label=f"goal: {stat} {goal:g} ms")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xticks(counts, [f"{x:,}" for x in counts])
+        ax.set_xticks(counts, [short_count(x) for x in counts])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("subscribers on one plan")
         ax.set_title(f"fan-out {stat}")

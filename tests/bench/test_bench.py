@@ -225,18 +225,19 @@ def test_check_fails_on_correctness_never_on_latency() -> None:
 
 @pytest.mark.live
 def test_quick_run_end_to_end(tmp_path: Path) -> None:
-    """bench/run.py with tiny sizes: its own daphne on embedded SQLite, every scenario but the soak."""
+    """bench/run.py with tiny sizes: its own uvicorn on embedded SQLite, every scenario but the soak."""
     out = tmp_path / "bench.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BENCH_", "DATABASE_URL", "REDIS_URL"))}
     argv = [sys.executable, str(ROOT / "bench" / "run.py"), "--mode", "quick", "--check", "--json", str(out)]
     argv += ["--subscribers", "5", "--duration", "0.5", "--big-plans", "60", "--large-steps", "60"]
+    argv += ["--plans", "6", "--viewers", "3"]
     completed = subprocess.run(
         argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     result = json.loads(out.read_text())
     assert result["check"] == {"ok": True, "failures": []}
-    assert result["scenarios"] == ["a", "b", "c", "d", "f"]
+    assert result["scenarios"] == ["a", "b", "c", "d", "f", "g"]
     assert result["machine"]["nproc"] >= 1
     (run,) = result["runs"]
     for name, deliveries in (
@@ -249,6 +250,16 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
         assert figures["duplicates"]["value"] == 0
         assert figures["fanout"]["n"] == deliveries
     assert run["scenarios"]["c"]["figures"]["list_first"]["n"] == 25
+    listing = run["scenarios"]["c"]["figures"]
+    assert listing["list_small"]["n"] == 25 and listing["list_big_turns"]["n"] == 25
+    assert listing["list_ratio"]["value"] > 0
+    # (g): 6 plans x 3 viewers, each viewer a member of their own; 25 adds and edits, each seen by
+    # the 3 viewers of its plan; the memory of the server per stream it holds is measured.
+    viewers = run["scenarios"]["g"]["figures"]
+    assert viewers["completeness"]["value"] == 1.0 and viewers["retention"]["value"] == 1.0
+    assert viewers["fanout"]["n"] == 25 * 3
+    assert viewers["kb_per_stream_python"]["value"] is not None
+    assert run["scenarios"]["g"]["details"]["streams"] == 18
     assert run["scenarios"]["d"]["figures"]["lost"]["value"] == 0
     working = run["scenarios"]["f"]["figures"]
     assert working["completeness"]["value"] == 1.0 and working["errors"]["value"] == 0
