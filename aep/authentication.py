@@ -63,14 +63,11 @@ class TokenOrBearerAuthentication(BaseAuthentication):
         if len(key) > MAX_KEY_LENGTH or "\x00" in key:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         asks_org = org_id is not None and valid_org_id(org_id)
-        user = next(
-            iter(get_user_model().objects.raw(token_user_sql(), [org_id if asks_org else None, digest(key)])),
-            None,
-        )
-        if user is None:
+        found = _token_user(org_id if asks_org else None, digest(key))
+        if found is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
+        user, values, member_org_name, member_role = found
         now = timezone.now()
-        values = [getattr(user, f"token_{name}") for name in TOKEN_FIELDS]
         values = [
             _as_datetime(v) if n in DATETIME_FIELDS else v for n, v in zip(TOKEN_FIELDS, values, strict=True)
         ]
@@ -83,12 +80,12 @@ class TokenOrBearerAuthentication(BaseAuthentication):
         if self.touch:
             _touch(token, now)
         if asks_org:
-            name = user.member_org_name
+            name = member_org_name
             org = (
                 None if name is None else Organization.from_db(user._state.db, ["id", "name"], [org_id, name])
             )
             if org is not None:
-                setattr(org, ROLE_ATTR, user.member_role)
+                setattr(org, ROLE_ATTR, member_role)
             setattr(user, MEMBER_ORG_ATTR, (org_id, org))
         return user, token
 
@@ -116,6 +113,44 @@ def _touch(token: ApiToken, now: datetime.datetime) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - every), pk=token.pk
     ).update(last_used_at=now)
     token.last_used_at = now
+
+
+def _token_user(org_id: str | None, key_digest: str) -> tuple[Any, list[Any], str | None, str | None] | None:
+    """One row of `token_user_sql`: the user (its fields through their converters, as the ORM
+    reads them), the token's values (TOKEN_FIELDS), the org's name and the role, or None.
+
+    Read with a plain cursor, not `Manager.raw()`: a RawQuerySet maps its columns from the cursor's
+    description on every query, a tenth of a process' CPU under load (py-spy, issue 21)."""
+    user_fields, converters = _user_columns(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(token_user_sql(), [org_id, key_digest])
+        rows = cursor.fetchall()  # at most one (the digest is unique); read to the end, so that
+        # SQLite's statement is done and holds no snapshot of its own
+    if not rows:
+        return None
+    row = rows[0]
+    values = list(row[: len(user_fields)])
+    for index, column, functions in converters:
+        for convert in functions:
+            values[index] = convert(values[index], column, connection)
+    user = get_user_model().from_db(connection.alias, user_fields, values)
+    rest = row[len(user_fields) :]
+    return user, list(rest[: len(TOKEN_FIELDS)]), rest[-2], rest[-1]
+
+
+@functools.cache
+def _user_columns(vendor: str) -> tuple[list[str], list[tuple[int, Any, list[Any]]]]:
+    """The user model's columns in `token_user_sql` order, and the converters of those that have
+    any (the backend's, e.g. SQLite's datetimes and booleans, then the field's own)."""
+    meta = get_user_model()._meta
+    names, converters = [], []
+    for index, field in enumerate(meta.concrete_fields):
+        names.append(field.attname)
+        column = field.get_col(meta.db_table)
+        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if functions:
+            converters.append((index, column, functions))
+    return names, converters
 
 
 @functools.cache

@@ -260,3 +260,32 @@ def test_unknown_long_or_odd_keys_are_401(db):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {key}", HTTP_X_ORG_ID="org-a")
         assert client.get("/api/plan/list").status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_user_a_token_authenticates_is_the_user_the_orm_reads() -> None:
+    """Token authentication reads the user with a plain cursor (aep.authentication._token_user):
+    every field must come out as the ORM gives it (SQLite returns booleans as integers and
+    datetimes as text until converted), with the org and role the request names."""
+    from django.contrib.auth import get_user_model
+
+    from aep.authentication import TokenOrBearerAuthentication
+    from aep.tenancy import MEMBER_ORG_ATTR, ROLE_ATTR
+    from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+    user = UserFactory(username="erin", is_staff=True, first_name="Erin")
+    user.last_login = datetime.datetime(2026, 11, 30, 9, 15, tzinfo=datetime.UTC)
+    user.save()
+    org = OrganizationFactory(id="org-t", name="Org T")
+    MembershipFactory(user=user, org=org, role="admin")
+    _token, secret = tokens.token_create(user=user, name="ci")
+    authentication = TokenOrBearerAuthentication()
+    authentication.touch = False
+    authenticated, token = authentication.authenticate_credentials(secret, "org-t")
+    expected = get_user_model().objects.get(pk=user.pk)
+    for field in get_user_model()._meta.concrete_fields:
+        got, want = getattr(authenticated, field.attname), getattr(expected, field.attname)
+        assert (got, type(got)) == (want, type(want)), field.name
+    assert token.pk == _token.pk and token.expires_at == _token.expires_at
+    org_id, member_org = getattr(authenticated, MEMBER_ORG_ATTR)
+    assert (org_id, member_org.name, getattr(member_org, ROLE_ATTR)) == ("org-t", "Org T", "admin")
