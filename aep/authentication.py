@@ -80,9 +80,10 @@ class TokenOrBearerAuthentication(BaseAuthentication):
         if self.touch:
             _touch(token, now)
         if asks_org:
-            name = member_org_name
             org = (
-                None if name is None else Organization.from_db(user._state.db, ["id", "name"], [org_id, name])
+                None
+                if member_org_name is None
+                else Organization.from_db(user._state.db, ["id", "name"], [org_id, member_org_name])
             )
             if org is not None:
                 setattr(org, ROLE_ATTR, member_role)

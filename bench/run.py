@@ -279,9 +279,9 @@ class Topology:
                         out[f"pushpin:{name}"] = _proc_status(int(proc.name), "VmRSS") or 0
         return out
 
-    def streams_held(self, streams: int) -> dict[str, float]:
-        """How many of `streams` (spread round-robin over `stream_targets`) each process holds."""
-        names = list(self.process_rss_kb())
+    def streams_held(self, streams: int, names: list[str]) -> dict[str, float]:
+        """How many of `streams` (spread round-robin over `stream_targets`) each of the processes
+        `names` (as `process_rss_kb` names them) holds."""
         if self.pushpin is not None:
             return {name: (streams if name.startswith("pushpin:") else 0) for name in names}
         stream_ports = self.ports[self.api_processes :]
@@ -607,8 +607,11 @@ class Bench:
         try:
             ready = subscriber.read(timeout=len(stream_plans) / open_rate + 90)
             rss_connected, threads_connected = topo.rss_mb(), topo.threads()
+            processes_connected = topo.process_rss_kb()
             memory = memory_per_stream(
-                processes_before, topo.process_rss_kb(), topo.streams_held(len(stream_plans))
+                processes_before,
+                processes_connected,
+                topo.streams_held(len(stream_plans), list(processes_connected)),
             )
             cpu0 = topo.cpu_s()
             requests = requests or [

@@ -194,7 +194,7 @@ class Subscriber:
         """Stop writing to this stream (its access is gone); its loop ends the response."""
         self.ended = True
         self.sender = None
-        self._wake()
+        self.wake()
 
     def offer(self, item: EncodedEvent) -> None:
         if item.eid <= self.last_sent or self.ended:
@@ -216,7 +216,7 @@ class Subscriber:
             self._write_now({"type": "http.response.body", "body": body, "more_body": True})
         else:
             self.notice = body
-            self._wake()
+            self.wake()
         return True
 
     def take_notice(self) -> bytes | None:
@@ -233,7 +233,7 @@ class Subscriber:
         except Exception:
             coroutine.close()
             self.sender = None  # the stream's loop takes over and notices the disconnect
-            self._wake()
+            self.wake()
             return
         self.busy += 1
         task = asyncio.ensure_future(_finish_send(coroutine, pending))
@@ -243,17 +243,14 @@ class Subscriber:
         self.busy -= 1
         if task.cancelled() or task.exception() is not None:
             self.sender = None
-        self._wake()
+        self.wake()
 
     def push(self, item: EncodedEvent) -> None:
         self.inbox.append(item)
-        self._wake()
+        self.wake()
 
     def wake(self) -> None:
-        """Have the stream's loop look at its inbox again."""
-        self._wake()
-
-    def _wake(self) -> None:
+        """Have the stream's loop look at its inbox (and its state) again."""
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 

@@ -313,6 +313,7 @@ class Presence:
         ttl = int(settings.PRESENCE_TTL_SECONDS * 2) + 1
         channels = list(mine)
         stale: list[str] = []
+        per_channel = 5 if rewrite else 4  # commands queued per channel, the removal first
         for start in range(0, len(channels), BEAT_BATCH):
             batch = [channel for channel in channels[start : start + BEAT_BATCH] if mine[channel]]
             if not batch:
@@ -321,15 +322,15 @@ class Presence:
                 now = time.time()
                 for channel in batch:
                     viewers = mine[channel]
+                    pipe.zremrangebyscore(_key(channel), "-inf", now - settings.PRESENCE_TTL_SECONDS)
                     pipe.zadd(_key(channel), {_member(user_id): now for user_id in viewers})
                     pipe.expire(_key(channel), ttl)
                     pipe.expire(_names_key(channel), ttl)
-                    pipe.zremrangebyscore(_key(channel), "-inf", now - settings.PRESENCE_TTL_SECONDS)
                     if rewrite:
                         names = {_member(user_id): json.dumps(entry) for user_id, entry in viewers.items()}
                         pipe.hset(_names_key(channel), mapping=names)
                 results = await pipe.execute()
-            removed = results[3 :: 5 if rewrite else 4]
+            removed = results[::per_channel]
             stale += [channel for channel, count in zip(batch, removed, strict=True) if count or rewrite]
             await asyncio.sleep(0)  # let the streams and requests of this loop run in between
         if stale:
