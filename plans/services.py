@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from aep import audit
@@ -406,15 +406,8 @@ def update_step(
     return step
 
 
-def _live_steps_except(plan_uuid: uuid.UUID, step: PlanStep) -> QuerySet[PlanStep]:
-    return PlanStep.objects.filter(plan_id=plan_uuid, deleted_at__isnull=True).exclude(id=step.id)
-
-
-def _next_position(steps: QuerySet[PlanStep], lower: str | None) -> str | None:
-    """The key of the first of `steps` after `lower` (None: the very first), or None."""
-    if lower is not None:
-        steps = steps.filter(position__gt=lower)
-    return steps.order_by(*STEP_ORDER).values_list("position", flat=True).first()
+def _live_steps_except(plan_uuid: uuid.UUID, step_uuid: uuid.UUID) -> QuerySet[PlanStep]:
+    return PlanStep.objects.filter(plan_id=plan_uuid, deleted_at__isnull=True).exclude(id=step_uuid)
 
 
 def _rebalance_if_long(plan_uuid: uuid.UUID, key: str) -> None:
@@ -448,22 +441,21 @@ def move_step(
     with transaction.atomic():
         now = timezone.now()
         _lock_plan(org, plan_uuid, now, claim_seq=False)
-        # The step and the one it goes after, in one query.
+        # One query: the step and the one it goes after, each with the key of the first live step
+        # (the moving one aside) after it, or, moving to the top, with the first key of all.
         wanted = [step_uuid] if after_uuid is None else [step_uuid, after_uuid]
-        found = {
-            s.id: s
-            for s in PlanStep.objects.filter(plan_id=plan_uuid, id__in=wanted, deleted_at__isnull=True)
-        }
+        others = _live_steps_except(plan_uuid, step_uuid).order_by(*STEP_ORDER).values("position")
+        upper_of = others if after_uuid is None else others.filter(position__gt=OuterRef("position"))
+        rows = PlanStep.objects.filter(plan_id=plan_uuid, id__in=wanted, deleted_at__isnull=True)
+        found = {s.id: s for s in rows.annotate(upper=Subquery(upper_of[:1]))}
         if step_uuid not in found:
             raise NotFound(STEP_NOT_FOUND)
         step = found[step_uuid]
-        others = _live_steps_except(plan_uuid, step)
-        lower = None
+        lower, upper = None, step.upper
         if after_uuid is not None:
             if after_uuid not in found:
                 raise InvalidInput("No step with this id in this plan.", field="after")
-            lower = found[after_uuid].position
-        upper = _next_position(others, lower)
+            lower, upper = found[after_uuid].position, found[after_uuid].upper
         if (lower is None or step.position > lower) and (upper is None or step.position < upper):
             transaction.set_rollback(True)  # already there: nothing changes
             return step, after_uuid
@@ -520,10 +512,28 @@ def delete_step(
     return step
 
 
-def _predecessor(steps: QuerySet[PlanStep], position: str) -> uuid.UUID | None:
-    return (
-        steps.filter(position__lt=position).order_by("-position", "-seq").values_list("id", flat=True).first()
+def _step_to_restore(plan_uuid: uuid.UUID, step_id: uuid.UUID | str) -> PlanStep:
+    """A step of this plan, deleted or not, or NotFound; annotated, in the same query, with what
+    restoring it needs of the other live steps: how many there are (`live_others`), the last one
+    before its key (`predecessor`), the last one holding its very key (`holder`: it took the key
+    meanwhile) and the first key after it (`next_position`)."""
+    step_uuid = _step_uuid(step_id)
+    others = _live_steps_except(plan_uuid, step_uuid)
+    key = OuterRef("position")
+    before, after = others.filter(position__lt=key), others.filter(position__gt=key)
+    step = (
+        PlanStep.objects.filter(plan_id=plan_uuid, id=step_uuid)
+        .annotate(
+            live_others=Subquery(others.order_by().values("plan").annotate(n=Count("id")).values("n")[:1]),
+            predecessor=Subquery(before.order_by("-position", "-seq").values("id")[:1]),
+            holder=Subquery(others.filter(position=key).order_by("-seq").values("id")[:1]),
+            next_position=Subquery(after.order_by(*STEP_ORDER).values("position")[:1]),
+        )
+        .first()
     )
+    if step is None:
+        raise NotFound(STEP_NOT_FOUND)
+    return step
 
 
 def restore_step(
@@ -537,21 +547,20 @@ def restore_step(
     with transaction.atomic():
         now = timezone.now()
         _lock_plan(org, plan_uuid, now, claim_seq=False)
-        step = _step_in_plan(plan_uuid, step_id, deleted=True)
-        others = _live_steps_except(plan_uuid, step)
+        step = _step_to_restore(plan_uuid, step_id)
+        after = step.predecessor
         if step.deleted_at is None:
-            after = _predecessor(others, step.position)
             transaction.set_rollback(True)  # nothing changes (a query after this would be refused)
             return step, after
-        _check_room(others.count())
-        if others.filter(position=step.position).exists():
-            step.position = ordering.key_between(step.position, _next_position(others, step.position))
+        _check_room(step.live_others or 0)
+        if step.holder is not None:
+            step.position = ordering.key_between(step.position, step.next_position)
+            after = step.holder
         step.deleted_at = None
         step.version += 1
         step.updated_at = now
         step.save(update_fields=["position", "deleted_at", "version", "updated_at"])
         _rebalance_if_long(plan_uuid, step.position)
-        after = _predecessor(others, step.position)
         _record_change(
             org,
             author,

@@ -317,3 +317,37 @@ def test_the_memory_node_holds_the_final_order_and_done_state(client_a, org_a, a
         ("three", False),
         ("Design the token schema", True),
     ]
+
+
+class TestCost:
+    """Each way of working a step makes a fixed number of queries whatever the plan holds, and no
+    more than adding one (9, tests/plans/test_auth.py): token and membership, BEGIN, the plan's
+    lock, the step's reads, its write, audit row, event counter, event, COMMIT."""
+
+    @pytest.mark.parametrize("size", [3, 60])
+    def test_edit_tick_move_delete_and_restore_cost_no_more_than_an_add(
+        self, client_a, org_a, alice, plan_a, size, monkeypatch, django_assert_max_num_queries
+    ):
+        monkeypatch.setattr(services.ORG_ANNOUNCER, "request", lambda plan_id: None)
+        for n in range(size - 2):
+            services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text=f"n{n}")
+        ids = [s["id"] for s in steps_of(client_a, plan_a)]
+        middle = ids[len(ids) // 2]
+        writes = [
+            lambda: client_a.patch(url(plan_a, ids[0]), {"text": "edited"}, format="json"),
+            lambda: client_a.patch(url(plan_a, ids[0]), {"done": True}, format="json"),
+            lambda: client_a.post(url(plan_a, ids[-1], "move"), {"after": None}, format="json"),
+            lambda: client_a.post(url(plan_a, ids[0], "move"), {"after": middle}, format="json"),
+            lambda: client_a.delete(url(plan_a, ids[1])),
+            lambda: client_a.post(url(plan_a, ids[1], "restore")),
+        ]
+        for write in writes:
+            with django_assert_max_num_queries(9):
+                response = write()
+            assert response.status_code == 200, response.content
+        order = [ids[-1], *ids[:-1]]  # the last step went first
+        order.remove(ids[0])
+        order.insert(order.index(middle) + 1, ids[0])
+        steps = steps_of(client_a, plan_a)
+        assert [s["id"] for s in steps] == order  # the deleted step came back to its place
+        assert [s["done"] for s in steps if s["text"] == "edited"] == [True]
