@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from aep import audit
@@ -320,11 +320,20 @@ def _lock_plan(
 def _step_bounds(plan_uuid: uuid.UUID) -> tuple[str | None, int]:
     """The plan's last order key and its number of steps (deleted ones aside), read once its lock
     is held. Not in the locking statement itself: on PostgreSQL its subqueries would read the
-    snapshot taken before it waited for the lock, missing the step the previous writer added."""
-    bounds = PlanStep.objects.filter(plan_id=plan_uuid).aggregate(
-        last=Max("position"), live=Count("id", filter=Q(deleted_at__isnull=True))
-    )
-    return bounds["last"], bounds["live"]
+    snapshot taken before it waited for the lock, missing the step the previous writer added.
+    Written as SQL because every step add pays for it: building the same `aggregate()` took half a
+    millisecond of CPU per add (a py-spy profile, docs/PERFORMANCE.md), the query itself 0.05."""
+    meta = PlanStep._meta
+    q = connection.ops.quote_name
+    position, deleted_at, plan = (q(meta.get_field(f).column) for f in ("position", "deleted_at", "plan"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MAX({position}), SUM(CASE WHEN {deleted_at} IS NULL THEN 1 ELSE 0 END) "  # noqa: S608
+            f"FROM {q(meta.db_table)} WHERE {plan} = %s",
+            [meta.get_field("plan").get_db_prep_value(plan_uuid, connection)],
+        )
+        last, live = cursor.fetchone()
+    return last, int(live or 0)
 
 
 def _step_in_plan(plan_uuid: uuid.UUID, step_id: uuid.UUID | str, *, deleted: bool = False) -> PlanStep:

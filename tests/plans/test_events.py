@@ -459,4 +459,7 @@ def test_a_burst_of_changes_is_announced_at_most_once_an_interval_ending_with_th
     assert 2 <= len(totals) <= span / 0.3 + 1, (burst, span, totals)  # not one per change (12)
     assert [c.eid for c in changes()] == list(range(2, 2 + len(totals)))  # after plan_started's 1
     time.sleep(0.5)
-    assert len(changes()) == len(totals)  # nothing more once the plan is quiet
+    # Nothing new once the plan is quiet. One repeat of the last state may come: an announcement
+    # that read the plan while the last change committed is followed by the one that change asked for.
+    quiet = [c.data["plan"] for c in changes()[len(totals) :]]
+    assert quiet in ([], [changes()[len(totals) - 1].data["plan"]])
