@@ -97,6 +97,8 @@ class Stream:
 class Subscribers:
     def __init__(self) -> None:
         self.latencies: list[float] = []  # seconds, first arrival of each step on each stream
+        self.groups: dict[str, list[float]] = {}  # the same, of the steps of each named group
+        self.by_index: dict[int, list[float]] = {}  # step index -> its group's list
         self.connect_latencies: list[float] = []
         self.unresolved = 0
         self.all_resolved = asyncio.Event()
@@ -143,7 +145,7 @@ class StreamProtocol(asyncio.Protocol):
         if st.decoder is not None:
             data = st.decoder.feed(data)
         scanner = st.scanner
-        scanner.feed(data, now, self.subs.latencies)
+        scanner.feed(data, now, self.subs.latencies, self.subs.by_index or None)
         if st.connected_at is None and scanner.connected:
             st.connected_at = now
             self.subs.connect_latencies.append(now - st.started)
@@ -196,6 +198,9 @@ async def subscribe(spec: dict[str, Any]) -> None:
         ).encode("latin-1")
         streams.append(Stream(host, port, plan_idx, request))
     subs = Subscribers()
+    for name, indices in spec.get("groups", {}).items():  # {"edits": [step index, ...]}: fan-out apart
+        subs.groups[name] = group = []
+        subs.by_index.update(dict.fromkeys(indices, group))
     subs.unresolved = len(streams)
     if not streams:
         subs.all_resolved.set()
@@ -274,6 +279,7 @@ async def subscribe(spec: dict[str, Any]) -> None:
             "drain_s": drain_s,
             "connect_ms": summarize(subs.connect_latencies, 1000),
             "fanout_ms": summarize(subs.latencies, 1000),
+            "group_fanout_ms": {name: summarize(group, 1000) for name, group in subs.groups.items()},
             "events": len(subs.latencies),
             "duplicates": sum(st.scanner.duplicates for st in streams),
             "resets": sum(st.scanner.resets for st in streams),
@@ -322,9 +328,10 @@ async def http_load(spec: dict[str, Any]) -> None:
     async with aiohttp.ClientSession(
         headers=spec["headers"], connector=connector, timeout=timeout
     ) as session:
+        order: list[int] | None = spec.get("order")  # request i is of variant order[i]; else in turn
 
         async def one(i: int, scheduled: float) -> None:
-            variant = i % len(variants)
+            variant = order[i] if order else i % len(variants)
             req = variants[variant]
             url = bases[i % len(bases)] + req["path"]
             sent = monotonic()

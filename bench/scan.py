@@ -80,9 +80,12 @@ class StreamScanner:
         self.resets = 0
         self.archived = 0
 
-    def feed(self, data: bytes, now: float, latencies: list[float]) -> None:
+    def feed(
+        self, data: bytes, now: float, latencies: list[float], by_index: dict[int, list[float]] | None = None
+    ) -> None:
         """Scan the complete events in `data` (after what is left from earlier pieces). Appends
-        `now - send time` (seconds) to `latencies` for every first arrival of a step."""
+        `now - send time` (seconds) to `latencies` for every first arrival of a step, and also to
+        `by_index[i]` for step index i when given (the fan-out of one kind of request apart)."""
         buf = self.tail + data if self.tail else data
         cut = buf.rfind(b"\n\n")
         if cut < 0:
@@ -98,7 +101,10 @@ class StreamScanner:
                 else:
                     self.seen |= bit
                     self.count += 1
-                    latencies.append(now - float(match.group(2)))
+                    latency = now - float(match.group(2))
+                    latencies.append(latency)
+                    if by_index is not None and (group := by_index.get(int(index))) is not None:
+                        group.append(latency)
             else:
                 kind = match.group(3)
                 if kind == b"connected":

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import report
-from bench.run import completeness, plan_duplicates
+from bench.run import completeness, plan_duplicates, shuffled_rounds
 from bench.scan import ChunkedDecoder, StreamScanner, mask_of, step_text
 from bench.stats import median_of_runs, percentile, summarize
 
@@ -127,6 +127,18 @@ def test_completeness_counts_against_acknowledged_steps_only() -> None:
     result = completeness(streams, acked)
     assert result == {"expected": 8, "received": 5, "unacknowledged_deliveries": 1, "value": 5 / 8}
     assert completeness([], {})["value"] is None
+
+
+def test_working_a_plan_mixes_the_kinds_so_none_always_follows_the_same_others() -> None:
+    kinds = ["add", "edit", "tick", "move", "delete", "restore", "small", "large"]
+    order = shuffled_rounds(kinds, 800, keep_together=[("delete", "restore")])
+    assert len(order) == 800
+    rounds = [order[i : i + 8] for i in range(0, 800, 8)]
+    assert all(sorted(r) == list(range(8)) for r in rounds)  # every kind once a round
+    assert all(r[r.index(4) + 1] == 5 for r in rounds)  # a restore right after its delete
+    before_add = {r[r.index(0) - 1] for r in rounds if r.index(0) > 0}
+    assert before_add >= {1, 2, 3, 5, 6, 7}  # adds follow every other kind but a delete
+    assert order == shuffled_rounds(kinds, 800, keep_together=[("delete", "restore")])  # alike each run
 
 
 def test_plan_duplicates_by_id_and_by_step_index() -> None:
@@ -265,4 +277,8 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert working["completeness"]["value"] == 1.0 and working["errors"]["value"] == 0
     for kind in ("step_add", "step_edit", "step_tick", "step_move", "step_delete", "step_restore"):
         assert working[kind]["n"] >= 3, kind  # 25 operations over 8 kinds
+    # every add and edit reached the 5 subscribers, and their fan-outs are told apart
+    adds, edits = working["step_add"]["n"], working["step_edit"]["n"]
+    assert (working["fanout_adds"]["n"], working["fanout_edits"]["n"]) == (adds * 5, edits * 5)
+    assert working["fanout"]["n"] == (adds + edits) * 5
     assert "fan-out, POST sent -> event" in completed.stdout
