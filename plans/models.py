@@ -95,7 +95,9 @@ class PlanStep(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["plan", "position", "seq"]
+        # "plan_id", not "plan": ordering by the relation would join the plan and sort by its own
+        # ordering (its updated_at) in every query of steps that does not order them itself.
+        ordering = ["plan_id", "position", "seq"]
         constraints = [models.UniqueConstraint(fields=["plan", "seq"], name="unique_step_position")]
         indexes = [models.Index(fields=["plan", "position"], name="planstep_plan_position")]
 

@@ -342,10 +342,10 @@ def _step_in_plan(plan_uuid: uuid.UUID, step_id: uuid.UUID | str, *, deleted: bo
     steps = PlanStep.objects.filter(plan_id=plan_uuid, id=_step_uuid(step_id))
     if not deleted:
         steps = steps.filter(deleted_at__isnull=True)
-    step = steps.first()
-    if step is None:
-        raise NotFound(STEP_NOT_FOUND)
-    return step
+    try:
+        return steps.get()
+    except PlanStep.DoesNotExist:
+        raise NotFound(STEP_NOT_FOUND) from None
 
 
 def _check_version(version: Any, current: int, conflict: Callable[[], Conflict]) -> None:
@@ -455,7 +455,7 @@ def move_step(
         wanted = [step_uuid] if after_uuid is None else [step_uuid, after_uuid]
         others = _live_steps_except(plan_uuid, step_uuid).order_by(*STEP_ORDER).values("position")
         upper_of = others if after_uuid is None else others.filter(position__gt=OuterRef("position"))
-        rows = PlanStep.objects.filter(plan_id=plan_uuid, id__in=wanted, deleted_at__isnull=True)
+        rows = PlanStep.objects.filter(plan_id=plan_uuid, id__in=wanted, deleted_at__isnull=True).order_by()
         found = {s.id: s for s in rows.annotate(upper=Subquery(upper_of[:1]))}
         if step_uuid not in found:
             raise NotFound(STEP_NOT_FOUND)
@@ -530,19 +530,16 @@ def _step_to_restore(plan_uuid: uuid.UUID, step_id: uuid.UUID | str) -> PlanStep
     others = _live_steps_except(plan_uuid, step_uuid)
     key = OuterRef("position")
     before, after = others.filter(position__lt=key), others.filter(position__gt=key)
-    step = (
-        PlanStep.objects.filter(plan_id=plan_uuid, id=step_uuid)
-        .annotate(
-            live_others=Subquery(others.order_by().values("plan").annotate(n=Count("id")).values("n")[:1]),
-            predecessor=Subquery(before.order_by("-position", "-seq").values("id")[:1]),
-            holder=Subquery(others.filter(position=key).order_by("-seq").values("id")[:1]),
-            next_position=Subquery(after.order_by(*STEP_ORDER).values("position")[:1]),
-        )
-        .first()
+    steps = PlanStep.objects.filter(plan_id=plan_uuid, id=step_uuid).annotate(
+        live_others=Subquery(others.order_by().values("plan").annotate(n=Count("id")).values("n")[:1]),
+        predecessor=Subquery(before.order_by("-position", "-seq").values("id")[:1]),
+        holder=Subquery(others.filter(position=key).order_by("-seq").values("id")[:1]),
+        next_position=Subquery(after.order_by(*STEP_ORDER).values("position")[:1]),
     )
-    if step is None:
-        raise NotFound(STEP_NOT_FOUND)
-    return step
+    try:
+        return steps.get()
+    except PlanStep.DoesNotExist:
+        raise NotFound(STEP_NOT_FOUND) from None
 
 
 def restore_step(
