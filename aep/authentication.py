@@ -23,6 +23,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from aep.accounts.keys import MAX_KEY_LENGTH, digest
+from aep.db import instance_from_row, model_columns
 from aep.models import ApiToken, Membership, Organization
 from aep.tenancy import MEMBER_ORG_ATTR, ROLE_ATTR, requested_org_id, valid_org_id
 
@@ -122,7 +123,6 @@ def _token_user(org_id: str | None, key_digest: str) -> tuple[Any, list[Any], st
 
     Read with a plain cursor, not `Manager.raw()`: a RawQuerySet maps its columns from the cursor's
     description on every query, a tenth of a process' CPU under load (py-spy, issue 21)."""
-    user_fields, converters = _user_columns(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(token_user_sql(), [org_id, key_digest])
         rows = cursor.fetchall()  # at most one (the digest is unique); read to the end, so that
@@ -130,28 +130,10 @@ def _token_user(org_id: str | None, key_digest: str) -> tuple[Any, list[Any], st
     if not rows:
         return None
     row = rows[0]
-    values = list(row[: len(user_fields)])
-    for index, column, functions in converters:
-        for convert in functions:
-            values[index] = convert(values[index], column, connection)
-    user = get_user_model().from_db(connection.alias, user_fields, values)
-    rest = row[len(user_fields) :]
+    user_model = get_user_model()
+    user = instance_from_row(user_model, row)
+    rest = row[len(user_model._meta.concrete_fields) :]
     return user, list(rest[: len(TOKEN_FIELDS)]), rest[-2], rest[-1]
-
-
-@functools.cache
-def _user_columns(vendor: str) -> tuple[list[str], list[tuple[int, Any, list[Any]]]]:
-    """The user model's columns in `token_user_sql` order, and the converters of those that have
-    any (the backend's, e.g. SQLite's datetimes and booleans, then the field's own)."""
-    meta = get_user_model()._meta
-    names, converters = [], []
-    for index, field in enumerate(meta.concrete_fields):
-        names.append(field.attname)
-        column = field.get_col(meta.db_table)
-        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        if functions:
-            converters.append((index, column, functions))
-    return names, converters
 
 
 @functools.cache
@@ -169,7 +151,7 @@ def token_user_sql() -> str:
     def col(meta: Any, name: str) -> str:
         return q(meta.get_field(name).column)
 
-    columns = ", ".join(f"u.{q(field.column)}" for field in user.concrete_fields)
+    columns = model_columns(get_user_model(), "u")
     token_columns = ", ".join(
         f"t.{q(token.get_field(name.removesuffix('_id')).column)} AS {q('token_' + name)}"
         for name in TOKEN_FIELDS
