@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aep.db import insert_row
 from aep.models import AuditLog, Organization
 
 
@@ -15,8 +16,10 @@ def record(
     resource_type: str,
     resource_id: object,
     details: dict[str, Any] | None = None,
-) -> AuditLog:
-    return AuditLog.objects.create(
+) -> None:
+    """Add an audit row (with the database's plain INSERT: every write of the app adds one)."""
+    insert_row(
+        AuditLog,
         org=org,
         user=user if getattr(user, "is_authenticated", False) else None,
         action=action,

@@ -78,3 +78,25 @@ def _converters(model: type[models.Model], vendor: str) -> tuple[list[str], list
         if functions:
             converters.append((index, column, functions))
     return names, converters
+
+
+def insert_row(model: type[models.Model], **values: Any) -> None:
+    """INSERT one row of `model` with a plain cursor: the fields given, the others at their
+    defaults (auto_now_add included), the id the database gives. No signal is sent and nothing is
+    read back. For the rows every write adds (audit rows, stored events): `create()` builds its
+    INSERT anew each time, 0.3 ms of CPU per row (py-spy, bench/step_in_process.py)."""
+    instance = model(**values)
+    fields, sql = _insert(model, connection.vendor)
+    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+@functools.cache
+def _insert(model: type[models.Model], vendor: str) -> tuple[list[models.Field], str]:
+    meta = model._meta
+    q = connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.db_returning]
+    columns = ", ".join(q(field.column) for field in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    return fields, f"INSERT INTO {q(meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608 (the model's names)

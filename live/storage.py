@@ -28,6 +28,8 @@ from django_eventstream.models import Event as EventRow
 from django_eventstream.models import EventCounter
 from django_eventstream.storage import DjangoModelStorage
 
+from aep.db import insert_row
+
 EVENT_TRIM_EVERY = 200
 EVENT_TRIM_BATCH = 1000
 STORED_EVENT_TYPE = "message"  # the stored type of every event: SSE's default event name
@@ -55,7 +57,7 @@ class EventStorage(DjangoModelStorage):
         update, release): bump the channel's counter and take the new value in one UPDATE ...
         RETURNING (which also locks the counter row until commit), then insert the event."""
         eid = _next_eid(channel)
-        EventRow.objects.create(channel=channel, type=event_type, data=encode_data(data), eid=eid)
+        insert_row(EventRow, channel=channel, type=event_type, data=encode_data(data), eid=eid)
         if next(self._appends) % EVENT_TRIM_EVERY == 0:
             self.trim_event_log()
         return StoredEvent(channel, eid, event_type, data)
