@@ -15,6 +15,7 @@ what it shows, which the app's own tables always hold in full.
 from __future__ import annotations
 
 import datetime
+import functools
 import itertools
 import json
 from dataclasses import dataclass
@@ -111,7 +112,21 @@ storage = EventStorage()
 
 
 def current_eid(channel: str) -> int:
-    return EventCounter.objects.filter(name=channel).values_list("value", flat=True).first() or 0
+    """The channel's last event id (0 before its first event). Every stream that opens asks for
+    it, so it is read with a plain cursor: the ORM query took 0.37 ms of CPU to build, the SELECT
+    itself 0.1 ms."""
+    with connection.cursor() as cursor:
+        cursor.execute(_current_eid_sql(), [channel])
+        rows = cursor.fetchall()  # read to the end: SQLite's statement is then done
+    return int(rows[0][0]) if rows else 0
+
+
+@functools.cache
+def _current_eid_sql() -> str:
+    meta = EventCounter._meta
+    q = connection.ops.quote_name
+    value, name = (q(meta.get_field(f).column) for f in ("value", "name"))
+    return f"SELECT {value} FROM {q(meta.db_table)} WHERE {name} = %s"  # noqa: S608 (the model's names)
 
 
 def current_eids(channels: list[str]) -> dict[str, int]:

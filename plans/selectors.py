@@ -28,10 +28,10 @@ def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
 
 def get_plan(*, org: Organization, plan_id: uuid.UUID | str) -> LivePlan:
     """The plan of this org with this id, or NotFound (a malformed id or another org's plan too)."""
-    plan = scope(LivePlan.objects, org).filter(id=_as_uuid(plan_id)).first()
-    if plan is None:
-        raise NotFound("Plan not found.")
-    return plan
+    try:
+        return scope(LivePlan.objects, org).get(id=_as_uuid(plan_id))  # by its key: no sort
+    except LivePlan.DoesNotExist:
+        raise NotFound("Plan not found.") from None
 
 
 def org_of_plan(*, plan_id: uuid.UUID | str, orgs: list[Organization]) -> Organization | None:
