@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, TypeVar
 
+from django.db import connection
 from django.db.models import F, Model, QuerySet
 from rest_framework import exceptions, status
 
@@ -107,3 +108,9 @@ def user_orgs(user: Any) -> QuerySet[Organization]:
 def scope(queryset: QuerySet[M], org: Organization) -> QuerySet[M]:
     """Restrict any org-owned queryset (a model with an `org` foreign key) to one org."""
     return queryset.filter(org=org)
+
+
+def scope_sql(model: type[Model], alias: str) -> str:
+    """`scope` for a plain-cursor read of `model` as `alias`: the condition that its org is the
+    parameter given (the org's id)."""
+    return f"{alias}.{connection.ops.quote_name(model._meta.get_field('org').column)} = %s"

@@ -52,3 +52,20 @@ def test_instance_from_row_equals_the_orm_instance_field_by_field(plan_a: Any) -
     read.text = "saved from a row"
     read.save(update_fields=["text"])  # an instance like any other: it saves
     assert PlanStep.objects.get(id=step.id).text == "saved from a row"
+
+
+def test_a_plan_read_by_its_key_is_the_orm_plan_and_only_in_its_org(
+    plan_a: Any, org_a: Any, org_b: Any
+) -> None:
+    from aep.errors import NotFound
+    from plans import selectors
+    from plans.models import LivePlan
+
+    LivePlan.objects.filter(id=plan_a.id).update(participants=["Ünïcode ✓", "Bob"], archived=True)
+    read = selectors.get_plan(org=org_a, plan_id=str(plan_a.id))
+    orm = LivePlan.objects.get(id=plan_a.id)
+    for field in LivePlan._meta.concrete_fields:
+        mine, theirs = getattr(read, field.attname), getattr(orm, field.attname)
+        assert (mine, type(mine)) == (theirs, type(theirs)), field.name
+    with pytest.raises(NotFound):
+        selectors.get_plan(org=org_b, plan_id=plan_a.id)  # another org's plan is not found
