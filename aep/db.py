@@ -46,6 +46,19 @@ def read_snapshot() -> Iterator[None]:
         yield
 
 
+def sql_names(model: type[models.Model], *field_names: str) -> tuple[str, ...]:
+    """For plain SQL on `model`: its quoted table name, then the quoted column of each field named."""
+    q = connection.ops.quote_name
+    meta = model._meta
+    return (q(meta.db_table), *(q(meta.get_field(name).column) for name in field_names))
+
+
+def db_param(model: type[models.Model], field_name: str, value: Any) -> Any:
+    """`value` as the ORM would send it for `model`'s field as a query parameter (a UUID as hex on
+    SQLite, say)."""
+    return model._meta.get_field(field_name).get_db_prep_value(value, connection)
+
+
 def model_columns(model: type[models.Model], alias: str) -> str:
     """The model's concrete columns, in field order, for a SELECT list: `alias."column", ...`.
     A row read with them becomes an instance with `instance_from_row`."""

@@ -29,7 +29,7 @@ from django_eventstream.models import Event as EventRow
 from django_eventstream.models import EventCounter
 from django_eventstream.storage import DjangoModelStorage
 
-from aep.db import insert_row
+from aep.db import insert_row, sql_names
 
 EVENT_TRIM_EVERY = 200
 EVENT_TRIM_BATCH = 1000
@@ -88,12 +88,10 @@ def _next_eid(channel: str) -> int:
     ids follow commit order; the first event of a channel creates the row (once, whoever races).
     Written as SQL for its RETURNING clause: the ORM's `update()` returns a row count, and a second
     query would be a second round trip on every write."""
-    meta = EventCounter._meta
-    q = connection.ops.quote_name
-    value, name, updated = (q(meta.get_field(f).column) for f in ("value", "name", "updated"))
+    table, value, name, updated = sql_names(EventCounter, "value", "name", "updated")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {q(meta.db_table)} SET {value} = {value} + 1, {updated} = %s "  # noqa: S608
+            f"UPDATE {table} SET {value} = {value} + 1, {updated} = %s "  # noqa: S608
             f"WHERE {name} = %s RETURNING {value}",
             [timezone.now(), channel],
         )
@@ -123,10 +121,8 @@ def current_eid(channel: str) -> int:
 
 @functools.cache
 def _current_eid_sql() -> str:
-    meta = EventCounter._meta
-    q = connection.ops.quote_name
-    value, name = (q(meta.get_field(f).column) for f in ("value", "name"))
-    return f"SELECT {value} FROM {q(meta.db_table)} WHERE {name} = %s"  # noqa: S608 (the model's names)
+    table, value, name = sql_names(EventCounter, "value", "name")
+    return f"SELECT {value} FROM {table} WHERE {name} = %s"  # noqa: S608 (the model's names)
 
 
 def current_eids(channels: list[str]) -> dict[str, int]:

@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import CharField, Count, Func, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, Coalesce
 
-from aep.db import instance_from_row, model_columns
+from aep.db import db_param, instance_from_row, model_columns, sql_names
 from aep.errors import NotFound
 from aep.models import Organization
 from aep.serialization import iso
@@ -33,7 +33,7 @@ def get_plan(*, org: Organization, plan_id: uuid.UUID | str) -> LivePlan:
     """The plan of this org with this id, or NotFound (a malformed id or another org's plan too)."""
     plan_uuid = _as_uuid(plan_id)
     with connection.cursor() as cursor:
-        cursor.execute(_plan_sql(), [LivePlan._meta.pk.get_db_prep_value(plan_uuid, connection), org.pk])
+        cursor.execute(_plan_sql(), [db_param(LivePlan, "id", plan_uuid), org.pk])
         rows = cursor.fetchall()
     if not rows:
         raise NotFound("Plan not found.")
@@ -45,11 +45,10 @@ def _plan_sql() -> str:
     """`get_plan`'s query (parameters: the plan's id, the org's). Written as SQL because every stream
     that opens and every plan request reads it: the ORM query was a fifth of a process' CPU during
     a storm of stream opens (py-spy, docs/PERFORMANCE.md)."""
-    meta = LivePlan._meta
-    q = connection.ops.quote_name
+    table, pk = sql_names(LivePlan, "id")
     return (
-        f"SELECT {model_columns(LivePlan, 'p')} FROM {q(meta.db_table)} p "  # noqa: S608 (the model's names)
-        f"WHERE p.{q(meta.pk.column)} = %s AND {scope_sql(LivePlan, 'p')}"
+        f"SELECT {model_columns(LivePlan, 'p')} FROM {table} p "  # noqa: S608 (the model's names)
+        f"WHERE p.{pk} = %s AND {scope_sql(LivePlan, 'p')}"
     )
 
 

@@ -24,7 +24,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from aep import audit
-from aep.db import instance_from_row, model_columns
+from aep.db import db_param, instance_from_row, model_columns, sql_names
 from aep.errors import Conflict, InvalidInput, NotFound
 from aep.metrics import plan_events_total, plan_step_latency
 from aep.models import AuditLog, Organization
@@ -303,11 +303,7 @@ def _lock_plan(
         cursor.execute(
             f"UPDATE {table} SET {increment}updated_at = %s "  # noqa: S608
             "WHERE id = %s AND org_id = %s RETURNING step_count, archived, participants",
-            [
-                meta.get_field("updated_at").get_db_prep_value(now, connection),
-                meta.pk.get_db_prep_value(plan_uuid, connection),
-                org.pk,
-            ],
+            [db_param(LivePlan, "updated_at", now), db_param(LivePlan, "id", plan_uuid), org.pk],
         )
         row = cursor.fetchone()
     if row is None:
@@ -325,31 +321,27 @@ def _step_bounds(plan_uuid: uuid.UUID) -> tuple[str | None, int]:
     snapshot taken before it waited for the lock, missing the step the previous writer added.
     Written as SQL because every step add pays for it: building the same `aggregate()` took half a
     millisecond of CPU per add (a py-spy profile, docs/PERFORMANCE.md), the query itself 0.05."""
-    meta = PlanStep._meta
-    q = connection.ops.quote_name
-    position, deleted_at, plan = (q(meta.get_field(f).column) for f in ("position", "deleted_at", "plan"))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT MAX({position}), SUM(CASE WHEN {deleted_at} IS NULL THEN 1 ELSE 0 END) "  # noqa: S608
-            f"FROM {q(meta.db_table)} WHERE {plan} = %s",
-            [meta.get_field("plan").get_db_prep_value(plan_uuid, connection)],
-        )
+        cursor.execute(_step_bounds_sql(), [db_param(PlanStep, "plan", plan_uuid)])
         last, live = cursor.fetchone()
     return last, int(live or 0)
+
+
+@functools.cache
+def _step_bounds_sql() -> str:
+    table, position, deleted_at, plan = sql_names(PlanStep, "position", "deleted_at", "plan")
+    return (
+        f"SELECT MAX({position}), SUM(CASE WHEN {deleted_at} IS NULL THEN 1 ELSE 0 END) "  # noqa: S608
+        f"FROM {table} WHERE {plan} = %s"
+    )
 
 
 def _step_in_plan(plan_uuid: uuid.UUID, step_id: uuid.UUID | str, *, deleted: bool = False) -> PlanStep:
     """A step of this plan (a deleted one too when `deleted`), or NotFound. The caller holds the
     plan's lock, which every writer of its steps takes first."""
-    meta = PlanStep._meta
+    params = [db_param(PlanStep, "plan", plan_uuid), db_param(PlanStep, "id", _step_uuid(step_id))]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _step_sql(deleted),
-            [
-                meta.get_field("plan").get_db_prep_value(plan_uuid, connection),
-                meta.pk.get_db_prep_value(_step_uuid(step_id), connection),
-            ],
-        )
+        cursor.execute(_step_sql(deleted), params)
         rows = cursor.fetchall()
     if not rows:
         raise NotFound(STEP_NOT_FOUND)
@@ -361,12 +353,10 @@ def _step_sql(deleted: bool) -> str:
     """`_step_in_plan`'s query (parameters: plan id, step id). Written as SQL: the same ORM query
     took 0.8 ms of CPU to build on every edit, tick and delete, more than a whole step add's reads
     (py-spy, bench/step_in_process.py)."""
-    meta = PlanStep._meta
-    q = connection.ops.quote_name
-    plan, pk, deleted_at = (q(meta.get_field(f).column) for f in ("plan", "id", "deleted_at"))
+    table, plan, pk, deleted_at = sql_names(PlanStep, "plan", "id", "deleted_at")
     live = "" if deleted else f" AND s.{deleted_at} IS NULL"
     return (
-        f"SELECT {model_columns(PlanStep, 's')} FROM {q(meta.db_table)} s "  # noqa: S608 (names from the model)
+        f"SELECT {model_columns(PlanStep, 's')} FROM {table} s "  # noqa: S608 (names from the model)
         f"WHERE s.{plan} = %s AND s.{pk} = %s{live}"
     )
 
@@ -508,13 +498,11 @@ def _move_ends(
     """In one query, the live step that moves and the one it goes after (when there is one), each
     with the key of the first live step after it, the moving one aside; moving to the top, the
     step with the first key of all. The caller holds the plan's lock."""
-    meta = PlanStep._meta
-    plan, step = meta.get_field("plan"), meta.pk
     wanted = [step_uuid] if after_uuid is None else [step_uuid, after_uuid]
     params = [
-        step.get_db_prep_value(step_uuid, connection),
-        plan.get_db_prep_value(plan_uuid, connection),
-        *(step.get_db_prep_value(value, connection) for value in wanted),
+        db_param(PlanStep, "id", step_uuid),
+        db_param(PlanStep, "plan", plan_uuid),
+        *(db_param(PlanStep, "id", value) for value in wanted),
     ]
     with connection.cursor() as cursor:
         cursor.execute(_move_ends_sql(after_uuid is not None), params)
@@ -531,12 +519,8 @@ def _move_ends_sql(after: bool) -> str:
     """`_move_ends`' query (parameters: the moving step's id, the plan's, then the ids wanted).
     Written as SQL: the same ORM query with its Subquery annotation took a millisecond of CPU to
     build on every move (py-spy, bench/step_in_process.py)."""
-    meta = PlanStep._meta
-    q = connection.ops.quote_name
-    table = q(meta.db_table)
-    plan, pk, position, seq, deleted_at = (
-        q(meta.get_field(f).column) for f in ("plan", "id", "position", "seq", "deleted_at")
-    )
+    names = sql_names(PlanStep, "plan", "id", "position", "seq", "deleted_at")
+    table, plan, pk, position, seq, deleted_at = names
     after_it = f" AND o.{position} > s.{position}" if after else ""
     upper = (
         f"(SELECT o.{position} FROM {table} o WHERE o.{plan} = s.{plan} "  # noqa: S608 (the model's names)

@@ -9,6 +9,7 @@ import pytest
 from django_eventstream.models import Event, EventCounter
 
 from aep.models import AuditLog, Membership, Organization
+from live import storage
 from memory_graph.models import MemoryEdge, MemoryNode
 from plans.models import LivePlan, PlanStep
 
@@ -71,3 +72,11 @@ def broadcasts(monkeypatch: pytest.MonkeyPatch) -> Broadcasts:
 def emitted(broadcasts: Broadcasts) -> Broadcasts:
     """Every plan event broadcast (after commit), in order (and `.org`, the org's)."""
     return broadcasts
+
+
+@pytest.fixture
+def no_event_log_trim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No trim of the event log during the test. One event append in `EVENT_TRIM_EVERY`, counted
+    per process, also trims the log (a query or two more, once in 200 writes): in a long run it
+    would fall on any write that a query-count test measures."""
+    monkeypatch.setattr(storage, "EVENT_TRIM_EVERY", 10**9)

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from aep.models import AuditLog
-from live import storage
 from plans import services
 
 pytestmark = pytest.mark.django_db
@@ -327,12 +326,17 @@ class TestCost:
 
     @pytest.mark.parametrize("size", [3, 60])
     def test_edit_tick_move_delete_and_restore_cost_no_more_than_an_add(
-        self, client_a, org_a, alice, plan_a, size, monkeypatch, django_assert_max_num_queries
+        self,
+        client_a,
+        org_a,
+        alice,
+        plan_a,
+        size,
+        monkeypatch,
+        django_assert_max_num_queries,
+        no_event_log_trim,
     ):
         monkeypatch.setattr(services.ORG_ANNOUNCER, "request", lambda plan_id: None)
-        # One event append in EVENT_TRIM_EVERY also trims the event log (a query or two more, once
-        # in 200 writes): counted per process, so it would fall on any write of a long test run.
-        monkeypatch.setattr(storage, "EVENT_TRIM_EVERY", 10**9)
         for n in range(size - 2):
             services.add_step(org=org_a, user=alice, plan_id=plan_a.id, text=f"n{n}")
         ids = [s["id"] for s in steps_of(client_a, plan_a)]

@@ -12,7 +12,6 @@ import pytest
 from django.utils.crypto import get_random_string
 from rest_framework.test import APIClient
 
-from live import storage
 from plans import services
 from plans.models import LivePlan, PlanStep
 from tests.factories import MembershipFactory, UserFactory, token_for
@@ -375,10 +374,10 @@ class TestTokenAndMembershipInOneQuery:
         settings,
         monkeypatch,
         django_capture_on_commit_callbacks,
+        no_event_log_trim,
     ):
         later = []
         monkeypatch.setattr(services.ORG_ANNOUNCER, "request", later.append)
-        monkeypatch.setattr(storage, "EVENT_TRIM_EVERY", 10**9)  # no trim of the log in between
         for i in range(3):
             client_a.post("/api/plan/step", {"plan_id": str(plan_a.id), "text": f"s{i}"}, format="json")
         # token+membership, BEGIN, plan lock+seq, last order key+step count, step, audit, event
